@@ -1,0 +1,140 @@
+// Package conf defines camgate's configuration: the structs, the embedded
+// defaults, loading (defaults, then file, then CAMGATE_* environment),
+// and validation. Error messages name the file, the line and the key.
+//
+// conf knows nothing of the subsystems that consume it; the agent converts
+// these structs into each subsystem's options.
+package conf
+
+// Config is the whole configuration.
+type Config struct {
+	Agent        Agent               `yaml:"agent" json:"agent"`
+	RTSP         RTSP                `yaml:"rtsp" json:"rtsp"`
+	WebRTC       WebRTC              `yaml:"webrtc" json:"webrtc"`
+	API          API                 `yaml:"api" json:"api"`
+	Uplink       Uplink              `yaml:"uplink" json:"uplink"`
+	Auth         Auth                `yaml:"auth" json:"auth"`
+	PathDefaults PathDefaults        `yaml:"pathDefaults" json:"pathDefaults"`
+	Paths        map[string]PathConf `yaml:"paths" json:"paths"`
+	Update       Update              `yaml:"update" json:"update"`
+}
+
+// Agent is the agent section.
+type Agent struct {
+	ID            string `yaml:"id" json:"id"`
+	DataDir       string `yaml:"dataDir" json:"dataDir"`
+	LogLevel      string `yaml:"logLevel" json:"logLevel"`
+	LogFormat     string `yaml:"logFormat" json:"logFormat"`
+	LogFile       string `yaml:"logFile" json:"logFile"`
+	LogMaxSizeMB  int    `yaml:"logMaxSizeMB" json:"logMaxSizeMB"`
+	LogMaxBackups int    `yaml:"logMaxBackups" json:"logMaxBackups"`
+	// GoMemLimit is the soft memory limit handed to the Go runtime; 0 = none.
+	GoMemLimit ByteSize `yaml:"goMemLimit" json:"goMemLimit"`
+	// Pprof exposes /debug/pprof on the API listener; off by default.
+	Pprof bool `yaml:"pprof" json:"pprof"`
+}
+
+// RTSP is the local RTSP server section.
+type RTSP struct {
+	Address        string   `yaml:"address" json:"address"`
+	Transports     []string `yaml:"transports" json:"transports"`
+	RTPAddress     string   `yaml:"rtpAddress" json:"rtpAddress"`
+	RTCPAddress    string   `yaml:"rtcpAddress" json:"rtcpAddress"`
+	WriteQueueSize int      `yaml:"writeQueueSize" json:"writeQueueSize"`
+}
+
+// WebRTC is the WHEP server section.
+type WebRTC struct {
+	Address               string      `yaml:"address" json:"address"`
+	ICEUDPMuxAddress      string      `yaml:"iceUDPMuxAddress" json:"iceUDPMuxAddress"`
+	ICETCPMuxAddress      string      `yaml:"iceTCPMuxAddress" json:"iceTCPMuxAddress"`
+	IPsFromInterfaces     bool        `yaml:"ipsFromInterfaces" json:"ipsFromInterfaces"`
+	IPsFromInterfacesList []string    `yaml:"ipsFromInterfacesList" json:"ipsFromInterfacesList"`
+	AdditionalHosts       []string    `yaml:"additionalHosts" json:"additionalHosts"`
+	ICEServers            []ICEServer `yaml:"iceServers" json:"iceServers"`
+}
+
+// ICEServer is a STUN or TURN server.
+type ICEServer struct {
+	URL      string `yaml:"url" json:"url"`
+	Username string `yaml:"username" json:"username"`
+	Password Secret `yaml:"password" json:"password"`
+}
+
+// API is the local HTTP API section.
+type API struct {
+	Address string `yaml:"address" json:"address"`
+}
+
+// Uplink is the MQTT section.
+type Uplink struct {
+	Broker         SecretURL `yaml:"broker" json:"broker"`
+	Username       string    `yaml:"username" json:"username"`
+	Password       Secret    `yaml:"password" json:"password"`
+	TLS            TLS       `yaml:"tls" json:"tls"`
+	TopicPrefix    string    `yaml:"topicPrefix" json:"topicPrefix"`
+	HealthInterval Duration  `yaml:"healthInterval" json:"healthInterval"`
+	Outbox         Outbox    `yaml:"outbox" json:"outbox"`
+}
+
+// TLS names PEM files for the broker connection.
+type TLS struct {
+	CA   string `yaml:"ca" json:"ca"`
+	Cert string `yaml:"cert" json:"cert"`
+	Key  string `yaml:"key" json:"key"`
+}
+
+// Outbox bounds the store-and-forward queue.
+type Outbox struct {
+	MaxMessages int      `yaml:"maxMessages" json:"maxMessages"`
+	MaxBytes    ByteSize `yaml:"maxBytes" json:"maxBytes"`
+}
+
+// Auth holds the users allowed to read, publish and use the API.
+type Auth struct {
+	Users []User `yaml:"users" json:"users"`
+}
+
+// User is one credential (or "any") with the IPs it may come from and what it may do.
+type User struct {
+	User        string       `yaml:"user" json:"user"`
+	Pass        Secret       `yaml:"pass" json:"pass"`
+	IPs         []string     `yaml:"ips" json:"ips"`
+	Permissions []Permission `yaml:"permissions" json:"permissions"`
+}
+
+// Permission grants an action (read, publish, api), optionally on one path
+// or a "~regexp" of paths.
+type Permission struct {
+	Action string `yaml:"action" json:"action"`
+	Path   string `yaml:"path,omitempty" json:"path,omitempty"`
+}
+
+// PathDefaults apply to every path that does not set the key itself.
+type PathDefaults struct {
+	SourceOnDemand             bool     `yaml:"sourceOnDemand" json:"sourceOnDemand"`
+	SourceOnDemandStartTimeout Duration `yaml:"sourceOnDemandStartTimeout" json:"sourceOnDemandStartTimeout"`
+	SourceOnDemandCloseAfter   Duration `yaml:"sourceOnDemandCloseAfter" json:"sourceOnDemandCloseAfter"`
+	RTSPTransport              string   `yaml:"rtspTransport" json:"rtspTransport"`
+	ReadTimeout                Duration `yaml:"readTimeout" json:"readTimeout"`
+	MaxReaders                 int      `yaml:"maxReaders" json:"maxReaders"`
+}
+
+// PathConf is one entry of paths. Unset keys (nil) take pathDefaults.
+type PathConf struct {
+	Source                     SecretURL `yaml:"source" json:"source"`
+	SourceOnDemand             *bool     `yaml:"sourceOnDemand,omitempty" json:"sourceOnDemand,omitempty"`
+	SourceOnDemandStartTimeout *Duration `yaml:"sourceOnDemandStartTimeout,omitempty" json:"sourceOnDemandStartTimeout,omitempty"`
+	SourceOnDemandCloseAfter   *Duration `yaml:"sourceOnDemandCloseAfter,omitempty" json:"sourceOnDemandCloseAfter,omitempty"`
+	RTSPTransport              *string   `yaml:"rtspTransport,omitempty" json:"rtspTransport,omitempty"`
+	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
+	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
+}
+
+// Update configures agent.update.
+type Update struct {
+	// PublicKey is the base64 ed25519 key update signatures are checked against.
+	PublicKey string `yaml:"publicKey" json:"publicKey"`
+	// HealthyWithin is how long a new binary has to come up before rollback.
+	HealthyWithin Duration `yaml:"healthyWithin" json:"healthyWithin"`
+}

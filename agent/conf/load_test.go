@@ -1,0 +1,144 @@
+package conf
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "camgate.yml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTSP.Address != ":8554" || c.PathDefaults.SourceOnDemandStartTimeout.D() != 10*time.Second {
+		t.Fatalf("defaults not loaded: %+v", c.RTSP)
+	}
+	if c.Paths["demo"].Source != "demo" || c.Paths["all_others"].Source != "publisher" {
+		t.Fatalf("default paths: %+v", c.Paths)
+	}
+	if len(c.Auth.Users) != 2 {
+		t.Fatalf("default users: %d", len(c.Auth.Users))
+	}
+}
+
+func TestFileMergesMapsReplacesLists(t *testing.T) {
+	p := writeFile(t, `
+rtsp:
+  address: :9554
+auth:
+  users:
+    - {user: ops, pass: secret, permissions: [{action: read}]}
+paths:
+  cam1:
+    source: rtsp://admin:hunter2@10.0.0.64:554/s
+    sourceOnDemand: false
+`)
+	c, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTSP.Address != ":9554" || c.RTSP.RTPAddress != ":8000" {
+		t.Fatalf("rtsp: %+v", c.RTSP)
+	}
+	if len(c.Auth.Users) != 1 || c.Auth.Users[0].User != "ops" {
+		t.Fatalf("users not replaced: %+v", c.Auth.Users)
+	}
+	if _, ok := c.Paths["demo"]; !ok {
+		t.Fatal("default demo path lost")
+	}
+	if c.Paths["cam1"].SourceOnDemand == nil || *c.Paths["cam1"].SourceOnDemand {
+		t.Fatal("cam1 sourceOnDemand not read")
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || strings.Contains(string(out), "secret") {
+		t.Fatalf("secret in marshalled config:\n%s", out)
+	}
+	if !strings.Contains(string(out), "rtsp://admin:***@10.0.0.64:554/s") {
+		t.Fatalf("source not shown redacted:\n%s", out)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	c, err := Load("", []string{"CAMGATE_RTSP_ADDRESS=:7554", "CAMGATE_RTSP_TRANSPORTS=[tcp]", "CAMGATE_UPLINK_HEALTHINTERVAL=5s", "CAMGATE_UPLINK_OUTBOX_MAXMESSAGES=7", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTSP.Address != ":7554" || len(c.RTSP.Transports) != 1 || c.Uplink.HealthInterval.D() != 5*time.Second || c.Uplink.Outbox.MaxMessages != 7 {
+		t.Fatalf("env not applied: %+v %+v", c.RTSP, c.Uplink)
+	}
+	if _, err := Load("", []string{"CAMGATE_RTSP_ADRESS=x"}); err == nil || !strings.Contains(err.Error(), "CAMGATE_RTSP_ADRESS") {
+		t.Fatalf("unknown env: %v", err)
+	}
+}
+
+// errorCases each hold a file and the fragments its error must contain.
+var errorCases = []struct {
+	name string
+	body string
+	want []string
+}{
+	{"unknown key", "rtsp:\n  adress: :1\n", []string{":2", "rtsp.adress", "unknown key"}},
+	{"unknown section", "foo: 1\n", []string{":1", "foo", "unknown key"}},
+	{"wrong type", "rtsp:\n  transports: tcp\n", []string{":2", "rtsp.transports"}},
+	{"bad duration", "pathDefaults:\n  readTimeout: 10 seconds\n", []string{":2", "pathDefaults.readTimeout", "invalid duration"}},
+	{"bad path duration", "paths:\n  cam:\n    source: demo\n    readTimeout: x\n", []string{":4", "paths.cam.readTimeout", "invalid duration"}},
+	{"bad path name", "paths:\n  \"bad name\":\n    source: demo\n", []string{":2", "paths.bad name", "invalid path name"}},
+	{"bad source scheme", "paths:\n  cam:\n    source: http://u:pw@x/\n", []string{":3", "paths.cam.source", "unsupported"}},
+	{"no host", "paths:\n  cam:\n    source: rtsp:///x\n", []string{"paths.cam.source", "no host"}},
+	{"bad level", "agent:\n  logLevel: loud\n", []string{":2", "agent.logLevel"}},
+	{"bad transport", "pathDefaults:\n  rtspTransport: quic\n", []string{":2", "pathDefaults.rtspTransport"}},
+	{"bad cidr", "auth:\n  users:\n    - {user: any, ips: [10.0.0.0/33], permissions: [{action: read}]}\n", []string{"auth.users[0]", "ips"}},
+	{"bad action", "auth:\n  users:\n    - {user: any, permissions: [{action: fly}]}\n", []string{"auth.users[0]", "fly"}},
+	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
+	{"bad broker", "uplink:\n  broker: http://x\n", []string{":2", "uplink.broker"}},
+	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
+}
+
+func TestErrors(t *testing.T) {
+	for _, tc := range errorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, tc.body)
+			_, err := Load(p, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, p) {
+				t.Errorf("error does not name the file: %s", msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "pw@") {
+				t.Errorf("error leaks a password: %s", msg)
+			}
+		})
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, tc := range errorCases {
+		f.Add(tc.body)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var c Config
+		_ = decodeInto(&c, []byte(body), "fuzz")
+	})
+}

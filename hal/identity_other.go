@@ -1,0 +1,5 @@
+//go:build !linux && !windows
+
+package hal
+
+func machineID() (string, error) { return "", ErrNotSupported }

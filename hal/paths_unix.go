@@ -1,0 +1,5 @@
+//go:build !windows
+
+package hal
+
+func systemDataDir() string { return "/var/lib/camgate" }

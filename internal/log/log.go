@@ -1,0 +1,82 @@
+// Package log builds the agent's zerolog logger: console or JSON, a level,
+// and optionally a size-rotated file. Components take a child logger with
+// a "component" field; nothing here is global.
+package log
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// Options configure New. Zero values give info level console output on stderr.
+type Options struct {
+	Level  string // debug|info|warn|error; default info
+	Format string // console|json; default console
+	File   string // when set, logs also go to this file, rotated by size
+	// MaxSizeMB is the size at which File is rotated; default 10.
+	MaxSizeMB int
+	// MaxBackups is the number of rotated files kept; default 5.
+	MaxBackups int
+	// Stderr is where logs go besides File; default os.Stderr.
+	Stderr io.Writer
+}
+
+// New returns a logger and a closer for the log file (a no-op without one).
+func New(o Options) (zerolog.Logger, io.Closer, error) {
+	lvl := zerolog.InfoLevel
+	if o.Level != "" {
+		var err error
+		lvl, err = zerolog.ParseLevel(o.Level)
+		if err != nil {
+			return zerolog.Nop(), nopCloser{}, fmt.Errorf("log level %q: %w", o.Level, err)
+		}
+	}
+	out := o.Stderr
+	if out == nil {
+		out = os.Stderr
+	}
+	var w io.Writer = out
+	if o.Format != "json" {
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.DateTime, NoColor: !isTerminal(out)}
+	}
+	var closer io.Closer = nopCloser{}
+	if o.File != "" {
+		lj := &lumberjack.Logger{
+			Filename:   o.File,
+			MaxSize:    orDefault(o.MaxSizeMB, 10),
+			MaxBackups: orDefault(o.MaxBackups, 5),
+		}
+		closer = lj
+		var fw io.Writer = lj
+		if o.Format != "json" {
+			fw = zerolog.ConsoleWriter{Out: lj, TimeFormat: time.RFC3339, NoColor: true}
+		}
+		w = zerolog.MultiLevelWriter(w, fw)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), closer, nil
+}
+
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
