@@ -2,4 +2,8 @@
 
 package hal
 
-func machineID() (string, error) { return "", ErrNotSupported }
+import "fmt"
+
+func machineID(string) (string, error) {
+	return "", fmt.Errorf("read machine id: %w", ErrNotSupported)
+}
