@@ -1,0 +1,144 @@
+//go:build interop
+
+package interop
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// An always-on path survives its camera dying: the camera is SIGKILLed
+// mid-stream and started again on the same port; the agent reconnects by
+// itself and readers get frames again.
+func TestAlwaysOnCameraRestart(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe")
+	dir := outDir(t)
+	cam := startCamera(t, dir, 0)
+	a := startAgent(t, AgentOptions{Dir: dir, Paths: map[string]map[string]any{
+		"cam": {"source": cam.URL, "sourceOnDemand": false, "rtspTransport": "tcp", "readTimeout": "3s"},
+	}})
+	url := a.URL("cam", "")
+	if err := waitReadable(url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	assertDecodes(t, url, "tcp", 25)
+
+	// A reader that stays through the outage (SPEC section 3: readers stay
+	// connected where the tracks did not change).
+	survivor, err := StartProc(dir, "ffmpeg-survivor", "ffmpeg", "-nostdin", "-v", "error",
+		"-rtsp_transport", "tcp", "-i", url, "-f", "null", "-", "-progress", "pipe:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { survivor.Stop(5 * time.Second) })
+	if err := survivor.WaitOutput("frame=", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	cam.Kill()
+	// The stream really stopped: no frame reaches a new reader while the
+	// camera is down (an instant-start cache may still answer DESCRIBE).
+	if frames, _, _ := decode(url, "tcp", 10, 6*time.Second); frames >= 10 {
+		t.Fatalf("decoded %d frames with the camera killed", frames)
+	}
+	before := lastFrame(survivor.Output())
+
+	cam2, err := StartCamera(dir, Clip(t), cam.Port)
+	if err != nil {
+		t.Fatalf("restart camera on port %d: %v", cam.Port, err)
+	}
+	t.Cleanup(func() { cam2.Stop(5 * time.Second) })
+
+	deadline := time.Now().Add(45 * time.Second)
+	var frames int
+	var errOut string
+	for time.Now().Before(deadline) {
+		frames, errOut, err = decode(url, "tcp", 25, 15*time.Second)
+		if err == nil && frames >= 25 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // polling external processes until the agent reconnects
+	}
+	if frames < 25 {
+		t.Fatalf("no frames through the agent within 45 s of the camera restart (last: %d frames, %v, %s)\nagent log tail:\n%s",
+			frames, err, errOut, a.Tail(30))
+	}
+
+	t.Run("reader kept through the outage", func(t *testing.T) {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if lastFrame(survivor.Output()) > before+25 {
+				return
+			}
+			if ok, werr := survivor.Exited(); ok {
+				t.Fatalf("reader connected before the outage was dropped (%v) at frame %d:\n%s", werr, before, survivor.Tail(10))
+			}
+			time.Sleep(250 * time.Millisecond) // polling an external program's progress output
+		}
+		t.Errorf("reader connected before the outage got no new frames after the reconnect (stuck at %d)", lastFrame(survivor.Output()))
+	})
+}
+
+func lastFrame(progress string) int {
+	m := frameRE.FindAllStringSubmatch(progress, -1)
+	if len(m) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
+}
+
+// SIGKILL leaves the bbolt file behind with its lock released; the agent
+// starts again on it and serves streams.
+func TestAgentRestartAfterSIGKILL(t *testing.T) {
+	need(t, "ffmpeg")
+	a := startAgent(t, AgentOptions{})
+	assertDecodes(t, a.URL("demo", ""), "tcp", 25)
+	db := filepath.Join(a.Opts.DataDir, "camgate.db")
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("no state file after start: %v", err)
+	}
+	a.Kill()
+	if err := a.Restart(30 * time.Second); err != nil {
+		t.Fatalf("restart after SIGKILL: %v", err)
+	}
+	assertDecodes(t, a.URL("demo", ""), "tcp", 25)
+	if ok, err := a.Exited(); ok {
+		t.Fatalf("restarted agent exited: %v\n%s", err, a.Tail(20))
+	}
+	st, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode().Perm(); mode != 0o600 {
+		t.Errorf("%s mode %o, want 600 (SPEC section 9)", db, mode)
+	}
+}
+
+// A second agent on the same dataDir fails fast with a clear message
+// instead of hanging on the bbolt lock (SPEC section 9).
+func TestSecondInstanceFailsFast(t *testing.T) {
+	a := startAgent(t, AgentOptions{})
+	o := a.Opts // same DataDir, own ports and config file
+	o.Dir = filepath.Join(o.Dir, "second")
+	o.RTSPPort, o.RTPPort = 0, 0
+	cfg, err := WriteAgentConfig(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := StartProc(o.Dir, "camgate-second", o.Bin, "run", "-c", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Wait(15 * time.Second); err == nil {
+		t.Fatalf("second instance on the same dataDir exited 0:\n%s", p.Tail(10))
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("second instance took %v to give up", took)
+	}
+	t.Logf("second instance said: %s", p.Tail(3))
+}

@@ -1,0 +1,184 @@
+//go:build interop
+
+package interop
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var clipProbe = probed{Codec: "h264", Width: 1280, Height: 720}
+
+// A GStreamer RTSP camera pulled on demand by the agent, over each of the
+// agent's source transports, read back by ffprobe and ffmpeg.
+func TestCameraPulledOnDemand(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe")
+	dir := outDir(t)
+	cam := startCamera(t, dir, 0)
+	a := startAgent(t, AgentOptions{Dir: dir, Paths: map[string]map[string]any{
+		"cam":     {"source": cam.URL},
+		"cam_tcp": {"source": cam.URL, "rtspTransport": "tcp"},
+		"cam_udp": {"source": cam.URL, "rtspTransport": "udp"},
+	}})
+	for _, path := range []string{"cam", "cam_tcp", "cam_udp"} {
+		t.Run(path, func(t *testing.T) {
+			assertProbe(t, a.URL(path, ""), clipProbe)
+			assertDecodes(t, a.URL(path, ""), "tcp", 50)
+		})
+	}
+	t.Run("reader over udp", func(t *testing.T) {
+		assertDecodes(t, a.URL("cam", ""), "udp", 50)
+	})
+}
+
+// ffmpeg publishing with credentials to a publisher path, a reader receiving
+// it; wrong and missing credentials refused; a second publisher refused.
+func TestFFmpegPublishWithAuth(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe")
+	dir := outDir(t)
+	clip := Clip(t)
+	a := startAgent(t, AgentOptions{
+		Dir: dir,
+		Users: []map[string]any{
+			{"user": "any", "pass": "", "ips": []string{}, "permissions": []map[string]any{{"action": "read"}}},
+			{"user": "pub", "pass": "s3cret", "ips": []string{}, "permissions": []map[string]any{{"action": "publish"}}},
+		},
+		Paths: map[string]map[string]any{"door": {"source": "publisher"}},
+	})
+	publish := func(label, userinfo string) *Proc {
+		p, err := StartProc(dir, label, "ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1",
+			"-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", a.URL("door", userinfo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Stop(5 * time.Second) })
+		return p
+	}
+	refused := func(t *testing.T, p *Proc) {
+		t.Helper()
+		if err := p.Wait(20 * time.Second); err == nil {
+			t.Fatalf("publisher %s exited 0, want refusal; output:\n%s", p.Name, p.Tail(10))
+		}
+		if out := p.Output(); !strings.Contains(out, "401") && !strings.Contains(strings.ToLower(out), "unauthorized") {
+			t.Errorf("publisher %s: want a 401 Unauthorized, got:\n%s", p.Name, p.Tail(10))
+		}
+	}
+	t.Run("wrong password refused", func(t *testing.T) {
+		refused(t, publish("ffmpeg-wrongpass", "pub:wrong"))
+	})
+	t.Run("anonymous refused", func(t *testing.T) {
+		refused(t, publish("ffmpeg-anon", ""))
+	})
+	t.Run("publish and read", func(t *testing.T) {
+		p := publish("ffmpeg-pub", "pub:s3cret")
+		if err := waitReadable(a.URL("door", ""), 20*time.Second); err != nil {
+			t.Fatalf("%v\npublisher output:\n%s", err, p.Tail(10))
+		}
+		assertProbe(t, a.URL("door", ""), clipProbe)
+		assertDecodes(t, a.URL("door", ""), "tcp", 50)
+		t.Run("second publisher refused", func(t *testing.T) {
+			q, err := StartProc(dir, "ffmpeg-second", "ffmpeg", "-nostdin", "-v", "error", "-re", "-i", clip,
+				"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", a.URL("door", "pub:s3cret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Wait(20 * time.Second); err == nil {
+				t.Errorf("second publisher exited 0, want refusal; output:\n%s", q.Tail(10))
+			}
+			if ok, _ := p.Exited(); ok {
+				t.Errorf("first publisher was dropped when the second one came: %s", p.Tail(10))
+			}
+		})
+		if ok, err := p.Exited(); ok {
+			t.Errorf("publisher exited early (%v):\n%s", err, p.Tail(10))
+		}
+	})
+}
+
+// The default config lets the box itself publish anonymously to any name
+// (all_others), and anyone read it back.
+func TestFFmpegPublishAnonymousDefault(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe")
+	dir := outDir(t)
+	a := startAgent(t, AgentOptions{Dir: dir})
+	p, err := StartProc(dir, "ffmpeg-pub", "ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", Clip(t), "-c", "copy", "-f", "rtsp", a.URL("mystream", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(5 * time.Second) })
+	if err := waitReadable(a.URL("mystream", ""), 20*time.Second); err != nil {
+		t.Fatalf("%v\npublisher output:\n%s", err, p.Tail(10))
+	}
+	assertProbe(t, a.URL("mystream", ""), clipProbe)
+	assertDecodes(t, a.URL("mystream", ""), "tcp", 50)
+	t.Run("unknown path 404", func(t *testing.T) {
+		_, errOut, err := run(20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", a.URL("nobody_here", ""))
+		if err == nil {
+			t.Fatal("ffprobe of a path nobody publishes succeeded")
+		}
+		if !strings.Contains(errOut, "404") {
+			t.Errorf("want 404 Not Found, ffprobe said: %s", errOut)
+		}
+	})
+}
+
+// The built-in demo path decodes cleanly in ffmpeg over TCP and UDP.
+func TestDemoDecodesInFFmpeg(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe")
+	a := startAgent(t, AgentOptions{})
+	got, err := ffprobe(a.URL("demo", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Codec != "h264" || got.Width == 0 || got.Height == 0 {
+		t.Errorf("demo: ffprobe = %+v, want h264 with a size", got)
+	}
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			assertDecodes(t, a.URL("demo", ""), transport, 100)
+		})
+	}
+}
+
+var (
+	gstPlayingRE = regexp.MustCompile(`element "pipeline0" \(state-changed\).*new-state=\(GstState\)playing`)
+	gstEOSRE     = regexp.MustCompile(`Got EOS from element "pipeline0"`)
+)
+
+// GStreamer's rtspsrc reads the demo path over TCP and over UDP, reaches
+// PLAYING and decodes 50 buffers (identity eos-after ends the pipeline).
+func TestGStreamerReadsDemo(t *testing.T) {
+	need(t, "gst-launch-1.0")
+	a := startAgent(t, AgentOptions{})
+	for _, proto := range []string{"tcp", "udp"} {
+		t.Run(proto, func(t *testing.T) {
+			out, errOut, err := run(60*time.Second, "gst-launch-1.0", "-m",
+				"rtspsrc", "location="+a.URL("demo", ""), "protocols="+proto, "latency=0",
+				"!", "decodebin", "!", "identity", "eos-after=50", "!", "fakesink")
+			all := out + errOut
+			if err != nil {
+				t.Fatalf("gst-launch-1.0 rtspsrc protocols=%s: %v\n%s", proto, err, tail(all, 30))
+			}
+			if !gstPlayingRE.MatchString(all) {
+				t.Errorf("pipeline never reached PLAYING:\n%s", tail(all, 30))
+			}
+			if !gstEOSRE.MatchString(all) {
+				t.Errorf("pipeline did not reach EOS after 50 decoded buffers:\n%s", tail(all, 30))
+			}
+			if strings.Contains(all, "ERROR:") {
+				t.Errorf("pipeline reported an error:\n%s", tail(all, 30))
+			}
+		})
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
