@@ -1,0 +1,128 @@
+package streaming
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Queue is a bounded FIFO of packets between a stream's writer and a
+// reader's own goroutine. Push never blocks: a full queue drops the packet
+// and, for video, every packet until the next keyframe so the reader's
+// decoder resumes on a clean picture. Drops are counted.
+type Queue struct {
+	mu      sync.Mutex
+	buf     []*Packet
+	head    int
+	n       int
+	closed  bool
+	signal  chan struct{}
+	skipKey bool // dropping video until the next keyframe
+
+	dropped atomic.Uint64
+}
+
+// NewQueue returns a queue holding at most size packets (default 512).
+func NewQueue(size int) *Queue {
+	if size <= 0 {
+		size = 512
+	}
+	return &Queue{buf: make([]*Packet, size), signal: make(chan struct{}, 1)}
+}
+
+// Push enqueues p (retaining it). It returns false when p was dropped.
+func (q *Queue) Push(p *Packet) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	video := p.Media != nil && p.Media.Type == "video"
+	if q.skipKey && video {
+		if !p.Key {
+			q.mu.Unlock()
+			q.dropped.Add(1)
+			return false
+		}
+		q.skipKey = false
+	}
+	if q.n == len(q.buf) {
+		if video {
+			q.skipKey = true
+		}
+		q.mu.Unlock()
+		q.dropped.Add(1)
+		return false
+	}
+	p.Retain()
+	q.buf[(q.head+q.n)%len(q.buf)] = p
+	q.n++
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Pop moves up to len(dst) queued packets into dst, waiting until at least
+// one is there, the queue is closed (0, ErrStreamClosed) or ctx ends.
+// The caller owns one reference to each returned packet.
+func (q *Queue) Pop(ctx context.Context, dst []*Packet) (int, error) {
+	for {
+		q.mu.Lock()
+		if q.n > 0 {
+			k := 0
+			for k < len(dst) && q.n > 0 {
+				dst[k] = q.buf[q.head]
+				q.buf[q.head] = nil
+				q.head = (q.head + 1) % len(q.buf)
+				q.n--
+				k++
+			}
+			q.mu.Unlock()
+			return k, nil
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return 0, ErrStreamClosed
+		}
+		select {
+		case <-q.signal:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// Close wakes Pop and releases queued packets. Later Pushes drop.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	for q.n > 0 {
+		q.buf[q.head].Release()
+		q.buf[q.head] = nil
+		q.head = (q.head + 1) % len(q.buf)
+		q.n--
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// Len is the number of queued packets.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// Dropped is the number of packets dropped because the reader was slow.
+func (q *Queue) Dropped() uint64 { return q.dropped.Load() }

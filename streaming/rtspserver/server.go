@@ -1,0 +1,444 @@
+// Package rtspserver serves paths to RTSP readers (VLC, ffmpeg, GStreamer,
+// NVRs) and accepts RTSP publishers, on gortsplib's server.
+//
+// Readers are fed by the path's Stream, one gortsplib session each, so that
+// every reader starts with the cached keyframe group and has its own
+// bounded write queue (rtsp.writeQueueSize): a slow reader loses packets
+// and then waits for the next keyframe, and never holds up the others.
+// rtspserver knows nothing of MQTT, bbolt or the OS.
+package rtspserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
+
+	"github.com/camgate/camgate/internal/redact"
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
+)
+
+// Paths is what the server needs of the path manager.
+type Paths interface {
+	Acquire(ctx context.Context, name string, req streaming.ReaderRequest) (*streaming.Lease, error)
+	Publish(name string, desc *description.Session, req streaming.ReaderRequest, onKick func()) (*streaming.Publication, error)
+}
+
+// Authorizer decides whether a request is allowed.
+type Authorizer interface {
+	Check(auth.Request) error
+	NeedsCredentials(action auth.Action, path string, ip net.IP) bool
+}
+
+// Options configure the server. Zero values take the stated defaults.
+type Options struct {
+	// Address is the TCP listen address; default ":8554".
+	Address string
+	// UDP enables the UDP transport on RTPAddress/RTCPAddress.
+	UDP         bool
+	RTPAddress  string // default ":8000"
+	RTCPAddress string // default ":8001"
+	// TCP enables the TCP (interleaved) transport; default true when UDP is off.
+	TCP bool
+	// WriteQueueSize is the packets queued per reader; a power of two,
+	// default 2048 (a whole keyframe group of a 4 Mbit/s camera fits).
+	WriteQueueSize int
+	// ReadTimeout and WriteTimeout bound client I/O; default 10 s.
+	ReadTimeout, WriteTimeout time.Duration
+	Log                       zerolog.Logger
+	Events                    streaming.EventSink
+}
+
+// Server is the local RTSP server.
+type Server struct {
+	opts  Options
+	paths Paths
+	auth  Authorizer
+	log   zerolog.Logger
+	srv   *gortsplib.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	streams map[*streaming.Stream]*gortsplib.ServerStream
+	closed  bool
+}
+
+// New prepares a server; Run listens.
+func New(opts Options, paths Paths, az Authorizer) *Server {
+	if opts.Address == "" {
+		opts.Address = ":8554"
+	}
+	if opts.UDP {
+		if opts.RTPAddress == "" {
+			opts.RTPAddress = ":8000"
+		}
+		if opts.RTCPAddress == "" {
+			opts.RTCPAddress = ":8001"
+		}
+	}
+	if !opts.UDP {
+		opts.TCP = true
+	}
+	if opts.WriteQueueSize <= 0 {
+		opts.WriteQueueSize = 2048
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 10 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.Events == nil {
+		opts.Events = nopEvents{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:    opts,
+		paths:   paths,
+		auth:    az,
+		log:     opts.Log.With().Str("component", "rtsp").Logger(),
+		ctx:     ctx,
+		cancel:  cancel,
+		streams: map[*streaming.Stream]*gortsplib.ServerStream{},
+	}
+	s.srv = &gortsplib.Server{
+		Handler:        s,
+		RTSPAddress:    opts.Address,
+		ReadTimeout:    opts.ReadTimeout,
+		WriteTimeout:   opts.WriteTimeout,
+		WriteQueueSize: opts.WriteQueueSize,
+	}
+	if opts.UDP {
+		s.srv.UDPRTPAddress = opts.RTPAddress
+		s.srv.UDPRTCPAddress = opts.RTCPAddress
+	}
+	return s
+}
+
+type nopEvents struct{}
+
+func (nopEvents) Event(streaming.Event) {}
+
+// Start listens; the server then runs until Close.
+func (s *Server) Start() error {
+	if err := s.srv.Start(); err != nil {
+		return fmt.Errorf("rtsp listen %s: %w", s.opts.Address, err)
+	}
+	s.log.Info().Str("address", s.opts.Address).Bool("udp", s.opts.UDP).Msg("rtsp server listening")
+	return nil
+}
+
+// Addr is the TCP address the server listens on (after Start).
+func (s *Server) Addr() string { return s.opts.Address }
+
+// Run starts the server and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Wait() }()
+	select {
+	case <-ctx.Done():
+		s.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("rtsp server: %w", err)
+	}
+}
+
+// Close stops the server and disconnects every client.
+func (s *Server) Close() {
+	s.cancel()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	streams := s.streams
+	s.streams = map[*streaming.Stream]*gortsplib.ServerStream{}
+	s.mu.Unlock()
+	s.srv.Close()
+	for _, st := range streams {
+		st.Close()
+	}
+}
+
+// serverStream returns the gortsplib stream describing st to clients. It
+// carries no packets itself: each reader session is written directly.
+func (s *Server) serverStream(st *streaming.Stream) (*gortsplib.ServerStream, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, streaming.ErrClosed
+	}
+	if gs, ok := s.streams[st]; ok {
+		s.mu.Unlock()
+		return gs, nil
+	}
+	gs := &gortsplib.ServerStream{Server: s.srv, Desc: st.Desc()}
+	if err := gs.Initialize(); err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("initialize server stream: %w", err)
+	}
+	s.streams[st] = gs
+	s.mu.Unlock()
+	st.OnClose(func() {
+		s.mu.Lock()
+		if s.streams[st] == gs {
+			delete(s.streams, st)
+		}
+		s.mu.Unlock()
+		gs.Close()
+	})
+	return gs, nil
+}
+
+// session is what the server keeps per RTSP session.
+type session struct {
+	mu     sync.Mutex
+	path   string
+	lease  *streaming.Lease
+	reader *reader
+	pub    *streaming.Publication
+}
+
+func sessionOf(ss *gortsplib.ServerSession) *session {
+	if sd, ok := ss.UserData().(*session); ok {
+		return sd
+	}
+	sd := &session{}
+	ss.SetUserData(sd)
+	return sd
+}
+
+func pathName(p string) string {
+	return strings.Trim(p, "/")
+}
+
+func remoteIP(c *gortsplib.ServerConn) net.IP {
+	if a, ok := c.NetConn().RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP
+	}
+	return nil
+}
+
+func status(code base.StatusCode) *base.Response { return &base.Response{StatusCode: code} }
+
+// authorize returns a response to send when the request is not allowed.
+func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, action auth.Action, path string) (*base.Response, error) {
+	ip := remoteIP(c)
+	ar := auth.Request{Action: action, Path: path, IP: ip}
+	if h, ok := req.Header["Authorization"]; ok {
+		var a headers.Authorization
+		if err := a.Unmarshal(h); err == nil {
+			if a.Method == headers.AuthMethodBasic {
+				ar.User, ar.Pass = a.BasicUser, a.BasicPass
+			} else {
+				ar.User = a.Username
+				ar.VerifyPlain = func(u, p string) bool { return c.VerifyCredentials(req, u, p) }
+			}
+		}
+	}
+	err := s.auth.Check(ar)
+	if err == nil {
+		return nil, nil
+	}
+	// Makes gortsplib prepare the nonce of its WWW-Authenticate challenge.
+	c.VerifyCredentials(req, "camgate", "\x00")
+	if errors.Is(err, auth.ErrDenied) || !s.auth.NeedsCredentials(action, path, ip) {
+		detail := fmt.Sprintf("rtsp %s from %s", action, ip)
+		if ar.User != "" {
+			detail += " as " + ar.User
+		}
+		s.log.Warn().Str("path", path).Str("action", string(action)).Stringer("ip", ip).Str("user", ar.User).Msg("access denied")
+		s.opts.Events.Event(streaming.Event{Type: "reader.denied", Path: path, Detail: detail})
+	}
+	return status(base.StatusUnauthorized), liberrors.ErrServerAuth{}
+}
+
+// acquireError maps path errors to RTSP answers.
+func (s *Server) acquireError(path string, err error) (*base.Response, error) {
+	code := base.StatusNotFound
+	switch {
+	case errors.Is(err, streaming.ErrTooManyReaders), errors.Is(err, streaming.ErrClosed):
+		code = base.StatusServiceUnavailable
+	case errors.Is(err, streaming.ErrStartTimeout):
+		s.log.Warn().Str("path", path).Str("error", redact.Error(err)).Msg("source did not start")
+	}
+	return status(code), fmt.Errorf("path %q: %s", path, redact.Error(err))
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	name := pathName(ctx.Path)
+	if res, err := s.authorize(ctx.Conn, ctx.Request, auth.ActionRead, name); res != nil {
+		return res, nil, err
+	}
+	lease, err := s.paths.Acquire(s.ctx, name, streaming.ReaderRequest{Protocol: "rtsp", RemoteAddr: ctx.Conn.NetConn().RemoteAddr()})
+	if err != nil {
+		res, err := s.acquireError(name, err)
+		return res, nil, err
+	}
+	// The on-demand close-after delay keeps the source up until SETUP.
+	defer lease.Release()
+	gs, err := s.serverStream(lease.Stream())
+	if err != nil {
+		return status(base.StatusServiceUnavailable), nil, err
+	}
+	return status(base.StatusOK), gs, nil
+}
+
+// OnAnnounce implements gortsplib.ServerHandlerOnAnnounce.
+func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	name := pathName(ctx.Path)
+	if res, err := s.authorize(ctx.Conn, ctx.Request, auth.ActionPublish, name); res != nil {
+		return res, err
+	}
+	ss := ctx.Session
+	pub, err := s.paths.Publish(name, ctx.Description,
+		streaming.ReaderRequest{Protocol: "rtsp", RemoteAddr: ctx.Conn.NetConn().RemoteAddr()},
+		ss.Close)
+	switch {
+	case err == nil:
+	case errors.Is(err, streaming.ErrPathNotFound):
+		return status(base.StatusNotFound), fmt.Errorf("publish %q: %w", name, err)
+	default:
+		return status(base.StatusBadRequest), fmt.Errorf("publish %q: %w", name, err)
+	}
+	sd := sessionOf(ss)
+	sd.mu.Lock()
+	sd.path, sd.pub = name, pub
+	sd.mu.Unlock()
+	return status(base.StatusOK), nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return status(base.StatusOK), nil, nil
+	}
+	name := pathName(ctx.Path)
+	sd := sessionOf(ctx.Session)
+	sd.mu.Lock()
+	lease := sd.lease
+	sd.mu.Unlock()
+	if lease == nil {
+		if res, err := s.authorize(ctx.Conn, ctx.Request, auth.ActionRead, name); res != nil {
+			return res, nil, err
+		}
+		l, err := s.paths.Acquire(s.ctx, name, streaming.ReaderRequest{Protocol: "rtsp", RemoteAddr: ctx.Conn.NetConn().RemoteAddr()})
+		if err != nil {
+			res, err := s.acquireError(name, err)
+			return res, nil, err
+		}
+		sd.mu.Lock()
+		sd.path, sd.lease = name, l
+		sd.mu.Unlock()
+		lease = l
+	} else if name != sd.path {
+		return status(base.StatusBadRequest), nil, fmt.Errorf("setup of %q in a session reading %q", name, sd.path)
+	}
+	gs, err := s.serverStream(lease.Stream())
+	if err != nil {
+		return status(base.StatusServiceUnavailable), nil, err
+	}
+	return status(base.StatusOK), gs, nil
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	sd := sessionOf(ctx.Session)
+	sd.mu.Lock()
+	defer sd.mu.Unlock()
+	if sd.lease == nil {
+		return status(base.StatusBadRequest), errors.New("play without setup")
+	}
+	if sd.reader != nil {
+		// PLAY after PAUSE: still attached.
+		return status(base.StatusOK), nil
+	}
+	st := sd.lease.Stream()
+	r := newReader(ctx.Session, st.Desc(), ctx.Session.SetuppedMedias())
+	sd.reader = r
+	// The session's write queue exists during OnPlay; packets written now
+	// (the cached keyframe group) go out right after the PLAY response.
+	st.AddReader(r)
+	s.log.Debug().Str("path", sd.path).Str("remote", ctx.Conn.NetConn().RemoteAddr().String()).
+		Str("transport", fmt.Sprint(ctx.Session.SetuppedTransport())).Msg("reader started")
+	return status(base.StatusOK), nil
+}
+
+// OnRecord implements gortsplib.ServerHandlerOnRecord.
+func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	sd := sessionOf(ctx.Session)
+	sd.mu.Lock()
+	pub := sd.pub
+	sd.mu.Unlock()
+	if pub == nil {
+		return status(base.StatusBadRequest), errors.New("record without announce")
+	}
+	ctx.Session.OnPacketRTPAny(func(medi *description.Media, forma format.Format, pkt *rtp.Packet) {
+		pub.WriteRTP(medi, forma, pkt, time.Now())
+	})
+	return status(base.StatusOK), nil
+}
+
+// OnPause implements gortsplib.ServerHandlerOnPause.
+func (s *Server) OnPause(*gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	return status(base.StatusOK), nil
+}
+
+// OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
+func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	sd, ok := ctx.Session.UserData().(*session)
+	if !ok {
+		return
+	}
+	sd.mu.Lock()
+	lease, r, pub := sd.lease, sd.reader, sd.pub
+	sd.lease, sd.reader, sd.pub = nil, nil, nil
+	sd.mu.Unlock()
+	if r != nil {
+		lease.Stream().RemoveReader(r)
+		s.log.Debug().Str("path", sd.path).Uint64("dropped", r.dropped).Msg("reader gone")
+	}
+	if lease != nil {
+		lease.Release()
+	}
+	if pub != nil {
+		pub.Close()
+	}
+}
+
+// OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
+func (s *Server) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	if e := s.log.Debug(); e.Enabled() {
+		e.Str("remote", ctx.Conn.NetConn().RemoteAddr().String()).Msg("conn opened")
+	}
+}
+
+// OnConnClose implements gortsplib.ServerHandlerOnConnClose.
+func (s *Server) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	if e := s.log.Debug(); e.Enabled() {
+		e.Str("remote", ctx.Conn.NetConn().RemoteAddr().String()).Str("error", redact.Error(ctx.Error)).Msg("conn closed")
+	}
+}

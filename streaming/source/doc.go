@@ -1,0 +1,33 @@
+// Package source holds the things a path can pull a stream from: an RTSP
+// camera (through gortsplib's client) and the built-in demo pattern.
+//
+// A Source runs until its context ends or it fails; it never retries by
+// itself. Retrying, backoff and reader bookkeeping belong to the path that
+// owns it. Sources know nothing of paths: they talk to a Sink.
+package source
+
+import (
+	"context"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// Sink receives what a source produces.
+type Sink interface {
+	// Ready announces the source's tracks. Packets may follow once it
+	// returned nil; an error stops the source.
+	Ready(desc *description.Session) error
+	// WriteRTP delivers one packet of a media of the announced desc. It
+	// does not block and does not keep pkt.
+	WriteRTP(medi *description.Media, forma format.Format, pkt *rtp.Packet, ntp time.Time)
+}
+
+// Source produces one stream.
+type Source interface {
+	// Run pulls the stream into sink until ctx ends (returning ctx.Err())
+	// or the source fails.
+	Run(ctx context.Context, sink Sink) error
+}
