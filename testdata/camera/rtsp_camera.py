@@ -107,7 +107,7 @@ class ClipFeeder:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
-    ap.add_argument("--path", default="/cam", help="mount point (default /cam)")
+    ap.add_argument("--path", action="append", help="mount point, repeatable: each has its own pipeline (default /cam)")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--clip", help="H.264 MP4 clip passed through, looped")
     src.add_argument("--live", action="store_true", help="live videotestsrc encoded by x264enc")
@@ -118,40 +118,17 @@ def main():
     ap.add_argument("--gop", type=int, default=50, help="--live only: frames between IDRs")
     args = ap.parse_args()
 
+    paths = args.path or ["/cam"]
+
     Gst.init(None)
     loop = GLib.MainLoop()
-
-    factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_shared(True)
-    feeders = []
-    if args.clip:
-        frames, caps, frame_ns = load_clip(args.clip)
-        factory.set_launch(
-            "( appsrc name=src is-live=true do-timestamp=true format=time caps=\"%s\" ! "
-            "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )" % caps
-        )
-
-        def on_configure(_factory, media):
-            appsrc = media.get_element().get_child_by_name("src")
-            feeder = ClipFeeder(appsrc, frames, frame_ns)
-            feeders.append(feeder)
-            media.connect("unprepared", lambda _m: feeder.stop())
-
-        factory.connect("media-configure", on_configure)
-    else:
-        factory.set_launch(
-            "( videotestsrc is-live=true pattern=ball ! "
-            "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
-            "x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=0 ! "
-            "video/x-h264,profile=constrained-baseline ! "
-            "rtph264pay name=pay0 pt=96 config-interval=1 )"
-            % (args.width, args.height, args.fps, args.kbps, args.gop)
-        )
-
+    clip = load_clip(args.clip) if args.clip else None
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
-    server.get_mount_points().add_factory(args.path, factory)
+    feeders = []
+    for path in paths:
+        server.get_mount_points().add_factory(path, make_factory(args, clip, feeders))
     if server.attach(None) == 0:
         sys.exit("camera: cannot listen on 127.0.0.1:%d" % args.port)
 
@@ -164,8 +141,44 @@ def main():
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, stop)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, stop)
 
-    print("READY rtsp://127.0.0.1:%d%s" % (server.get_bound_port(), args.path), flush=True)
+    print("READY rtsp://127.0.0.1:%d%s" % (server.get_bound_port(), paths[0]), flush=True)
     loop.run()
+
+
+def make_factory(args, clip, feeders):
+    """One shared media factory: every client of a mount sees one pipeline."""
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_shared(True)
+    if clip:
+        frames, caps, frame_ns = clip
+        factory.set_launch(
+            "( appsrc name=src is-live=true do-timestamp=true format=time caps=\"%s\" ! "
+            "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )" % caps
+        )
+
+        def on_configure(_factory, media):
+            appsrc = media.get_element().get_child_by_name("src")
+            feeder = ClipFeeder(appsrc, frames, frame_ns)
+            feeders.append(feeder)
+            def on_unprepared(_media):
+                feeder.stop()
+                if feeder in feeders:
+                    feeders.remove(feeder)
+
+            media.connect("unprepared", on_unprepared)
+
+        factory.connect("media-configure", on_configure)
+    else:
+        factory.set_launch(
+            "( videotestsrc is-live=true pattern=ball ! "
+            "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
+            "x264enc tune=zerolatency speed-preset=ultrafast bitrate=%d key-int-max=%d bframes=0 ! "
+            "video/x-h264,profile=constrained-baseline ! "
+            "rtph264pay name=pay0 pt=96 config-interval=1 )"
+            % (args.width, args.height, args.fps, args.kbps, args.gop)
+        )
+
+    return factory
 
 
 if __name__ == "__main__":
