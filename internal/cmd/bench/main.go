@@ -1,0 +1,562 @@
+// Command bench is camgate's whole-process benchmark (`task bench`): it starts
+// the agent, a GStreamer RTSP camera (testdata/camera) and N ffmpeg readers
+// on 127.0.0.1, samples the agent's CPU (utime+stime from /proc/PID/stat) and
+// RSS (/proc/PID/status) over a fixed window after a warm-up, measures the
+// time to the first complete IDR access unit for a cold on-demand path and for
+// a reader joining a running stream with a small gortsplib client, and prints
+// a Markdown report. With -md FILE it also replaces the report between the
+// bench markers in that file (BENCHMARKS.md).
+//
+// Loopback only, bounded by -timeout, and every process it started is stopped
+// by PID on exit (including on SIGINT/SIGTERM).
+//
+// Quick run:
+//
+//	go run ./internal/cmd/bench -window 5s -warmup 2s -settle 5s -readers 1,5 -multi 0x0 -joins 3 -colds 1
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/camgate/camgate/internal/interop"
+)
+
+type options struct {
+	window    time.Duration
+	warmup    time.Duration
+	settle    time.Duration
+	readers   []int
+	idlePaths int
+	multiCams int
+	multiRdrs int
+	joins     int
+	colds     int
+	bin       string
+	clip      string
+	md        string
+	out       string
+	timeout   time.Duration
+	logLevel  string
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, cancelT := context.WithTimeout(ctx, o.timeout)
+	b := &bench{o: o}
+	err = b.run(ctx)
+	cancelT()
+	cancel()
+	b.stopAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.DurationVar(&o.window, "window", 30*time.Second, "CPU/RSS sampling window per scenario")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "wait after a scenario starts before sampling")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "wait after the last reader leaves before the RSS-after-load sample")
+	readers := fs.String("readers", "1,10,50", "reader counts for the 1-camera scenarios, ascending")
+	fs.IntVar(&o.idlePaths, "idle-paths", 100, "configured idle on-demand paths for the idle-paths scenario (0: skip)")
+	multi := fs.String("multi", "16x4", "CAMERASxREADERS for the many-cameras scenario (0x0: skip)")
+	fs.IntVar(&o.joins, "joins", 10, "warm joins measured (first complete IDR for a new reader of a running stream)")
+	fs.IntVar(&o.colds, "colds", 3, "cold on-demand starts measured")
+	fs.StringVar(&o.bin, "bin", "", "camgate binary (default: build one like task build does)")
+	fs.StringVar(&o.clip, "clip", "", "H.264 MP4 clip for the camera (default: generate with ffmpeg)")
+	fs.StringVar(&o.md, "md", "", "Markdown file whose bench section (between the bench markers) is replaced by the report")
+	fs.StringVar(&o.out, "out", "", "directory for process logs (default: a temp dir, removed on success)")
+	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
+	fs.StringVar(&o.logLevel, "log-level", "info", "agent.logLevel during the run")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for _, s := range strings.Split(*readers, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-readers: bad count %q", s)
+		}
+		o.readers = append(o.readers, n)
+	}
+	if !slices.IsSorted(o.readers) {
+		return o, errors.New("-readers must be ascending")
+	}
+	c, r, ok := strings.Cut(*multi, "x")
+	var err1, err2 error
+	o.multiCams, err1 = strconv.Atoi(c)
+	o.multiRdrs, err2 = strconv.Atoi(r)
+	if !ok || err1 != nil || err2 != nil || o.multiCams < 0 || o.multiRdrs < 0 {
+		return o, fmt.Errorf("-multi: want CAMERASxREADERS, got %q", *multi)
+	}
+	if o.window <= 0 || o.warmup < 0 || o.settle < 0 {
+		return o, errors.New("-window must be positive, -warmup and -settle not negative")
+	}
+	return o, nil
+}
+
+type bench struct {
+	o      options
+	dir    string
+	mu     sync.Mutex
+	procs  []*interop.Proc
+	report report
+}
+
+// track registers a process so that stopAll stops it whatever happens.
+func (b *bench) track(p *interop.Proc) *interop.Proc {
+	b.mu.Lock()
+	b.procs = append(b.procs, p)
+	b.mu.Unlock()
+	return p
+}
+
+// stopAll stops every process still running, newest first, by PID.
+func (b *bench) stopAll() {
+	b.mu.Lock()
+	procs := slices.Clone(b.procs)
+	b.procs = nil
+	b.mu.Unlock()
+	slices.Reverse(procs)
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Stop(5 * time.Second)
+		}()
+	}
+	wg.Wait()
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (b *bench) run(ctx context.Context) error {
+	var err error
+	if b.o.out != "" {
+		b.dir = b.o.out
+		if err := os.MkdirAll(b.dir, 0o755); err != nil {
+			return err
+		}
+	} else {
+		if b.dir, err = os.MkdirTemp("", "camgate-bench-"); err != nil {
+			return err
+		}
+		defer func() {
+			if err == nil {
+				os.RemoveAll(b.dir)
+			}
+		}()
+	}
+	b.logf("logs in %s", b.dir)
+	b.report.start = time.Now()
+	b.report.command = benchCommand()
+	b.report.machine = machine()
+
+	if b.o.bin == "" {
+		b.logf("building camgate (stripped, CGO_ENABLED=0)")
+		if b.o.bin, err = interop.BuildAgent(b.dir, false); err != nil {
+			return err
+		}
+	}
+	if st, err := os.Stat(b.o.bin); err == nil {
+		b.report.binarySize = st.Size()
+	}
+	if b.o.clip == "" {
+		b.logf("generating the clip")
+		if b.o.clip, err = interop.MakeClip(b.dir); err != nil {
+			return err
+		}
+	}
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"idle, default config", b.idleDefault},
+		{"idle on-demand paths", b.idlePathsScenario},
+		{"1 camera", b.oneCamera},
+		{"many cameras", b.manyCameras},
+	}
+	for _, s := range steps {
+		if err = ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before %q: %w", s.name, err)
+		}
+		if err = s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		b.stopAll()
+	}
+	b.report.took = time.Since(b.report.start)
+	md := b.report.markdown(b.o)
+	fmt.Println(md)
+	if b.o.md != "" {
+		if err = replaceSection(b.o.md, md); err != nil {
+			return err
+		}
+		b.logf("wrote %s", b.o.md)
+	}
+	return nil
+}
+
+// startAgent starts camgate with paths on free loopback ports; the API is
+// on so /metrics can report dropped packets.
+func (b *bench) startAgent(label string, paths map[string]map[string]any) (*interop.Agent, string, error) {
+	apiPort, err := interop.FreeTCPPort()
+	if err != nil {
+		return nil, "", err
+	}
+	webrtcPort, err := interop.FreeTCPPort()
+	if err != nil {
+		return nil, "", err
+	}
+	iceUDP, err := interop.FreeUDPPair()
+	if err != nil {
+		return nil, "", err
+	}
+	o := interop.AgentOptions{
+		Bin:      b.o.bin,
+		Dir:      filepath.Join(b.dir, label),
+		LogLevel: b.o.logLevel,
+		Paths:    paths,
+		Sections: map[string]map[string]any{
+			"api":    {"address": "127.0.0.1:" + strconv.Itoa(apiPort)},
+			"webrtc": {"address": "127.0.0.1:" + strconv.Itoa(webrtcPort), "iceUDPMuxAddress": "127.0.0.1:" + strconv.Itoa(iceUDP), "ipsFromInterfaces": false, "additionalHosts": []string{"127.0.0.1"}},
+		},
+	}
+	a, err := interop.StartAgent(o, 30*time.Second)
+	if err != nil {
+		return nil, "", err
+	}
+	b.track(a.Proc)
+	return a, "http://127.0.0.1:" + strconv.Itoa(apiPort), nil
+}
+
+func (b *bench) startCamera(label string, paths ...string) (*interop.Camera, error) {
+	var extra []string
+	for _, p := range paths {
+		extra = append(extra, "--path", p)
+	}
+	c, err := interop.StartCamera(filepath.Join(b.dir, label), b.o.clip, 0, extra...)
+	if err != nil {
+		return nil, err
+	}
+	b.track(c.Proc)
+	return c, nil
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *bench) idleDefault(ctx context.Context) error {
+	a, _, err := b.startAgent("idle", nil)
+	if err != nil {
+		return err
+	}
+	if err := sleep(ctx, b.o.warmup); err != nil {
+		return err
+	}
+	s, err := sample(ctx, a.PID(), b.o.window, nil)
+	if err != nil {
+		return err
+	}
+	b.report.idle = s
+	b.logf("idle: %s", s)
+	return nil
+}
+
+func (b *bench) idlePathsScenario(ctx context.Context) error {
+	if b.o.idlePaths == 0 {
+		return nil
+	}
+	paths := map[string]map[string]any{}
+	for i := range b.o.idlePaths {
+		// Nothing listens there: an on-demand path never starts its source.
+		paths[fmt.Sprintf("idle%03d", i)] = map[string]any{"source": fmt.Sprintf("rtsp://127.0.0.1:9/cam%d", i)}
+	}
+	a, _, err := b.startAgent("idlepaths", paths)
+	if err != nil {
+		return err
+	}
+	if err := sleep(ctx, b.o.warmup); err != nil {
+		return err
+	}
+	s, err := sample(ctx, a.PID(), b.o.window, nil)
+	if err != nil {
+		return err
+	}
+	b.report.idlePaths = s
+	b.logf("%d idle paths: %s", b.o.idlePaths, s)
+	return nil
+}
+
+func (b *bench) oneCamera(ctx context.Context) error {
+	cam, err := b.startCamera("camera")
+	if err != nil {
+		return err
+	}
+	// A second camera process only for cold starts: nobody else holds its
+	// media, so reading it directly starts at its first IDR like the agent's
+	// source does.
+	cold, err := b.startCamera("camera-cold")
+	if err != nil {
+		return err
+	}
+	closeAfter := time.Second
+	a, api, err := b.startAgent("onecam", map[string]map[string]any{
+		"cam":     {"source": cam.URL, "rtspTransport": "tcp"},
+		"coldcam": {"source": cold.URL, "rtspTransport": "tcp", "sourceOnDemandCloseAfter": closeAfter.String()},
+	})
+	if err != nil {
+		return err
+	}
+	if err := sleep(ctx, b.o.warmup); err != nil {
+		return err
+	}
+	s, err := sample(ctx, a.PID(), b.o.window, nil)
+	if err != nil {
+		return err
+	}
+	b.report.idleBench = s
+
+	// Cold on-demand: camera direct, then through the agent, alternately.
+	for i := range b.o.colds {
+		d, err := firstIDR(ctx, cold.URL)
+		if err != nil {
+			return fmt.Errorf("cold %d direct: %w", i, err)
+		}
+		b.report.coldDirect = append(b.report.coldDirect, d)
+		// Let the camera unprepare its media so the next read is cold too.
+		if err := sleep(ctx, 1500*time.Millisecond); err != nil {
+			return err
+		}
+		v, err := firstIDR(ctx, a.URL("coldcam", ""))
+		if err != nil {
+			return fmt.Errorf("cold %d via agent: %w", i, err)
+		}
+		b.report.coldAgent = append(b.report.coldAgent, v)
+		b.logf("cold on-demand %d: direct %v, via agent %v", i, d.Round(time.Millisecond), v.Round(time.Millisecond))
+		if err := sleep(ctx, closeAfter+2*time.Second); err != nil {
+			return err
+		}
+	}
+
+	url := a.URL("cam", "")
+	var rs []*reader
+	for _, n := range b.o.readers {
+		for len(rs) < n {
+			r, err := b.startReader(url, fmt.Sprintf("reader%02d", len(rs)))
+			if err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		if err := sleep(ctx, b.o.warmup); err != nil {
+			return err
+		}
+		s, err := sample(ctx, a.PID(), b.o.window, rs)
+		if err != nil {
+			return err
+		}
+		s.dropped = scrapeDropped(api)
+		b.report.fanout = append(b.report.fanout, fanoutResult{readers: n, sample: s})
+		b.logf("1 camera -> %d readers: %s", n, s)
+
+		if len(b.report.warmAgent) == 0 && b.o.joins > 0 {
+			if err := b.warmJoins(ctx, url, cam.URL); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range rs {
+		r.Stop(5 * time.Second)
+	}
+	b.logf("all readers gone; waiting %v", b.o.settle)
+	if err := sleep(ctx, b.o.settle); err != nil {
+		return err
+	}
+	rss, err := readRSS(a.PID())
+	if err != nil {
+		return err
+	}
+	b.report.rssAfter = rss
+	b.logf("RSS %v after the last reader left: %.1f MB", b.o.settle, mb(rss))
+	return nil
+}
+
+// warmJoins measures a new reader's first complete IDR on the running
+// stream, through the agent and, for reference, from the camera directly,
+// at join times spread over the GOP.
+func (b *bench) warmJoins(ctx context.Context, agentURL, camURL string) error {
+	for i := range b.o.joins {
+		v, err := firstIDR(ctx, agentURL)
+		if err != nil {
+			return fmt.Errorf("warm join %d via agent: %w", i, err)
+		}
+		b.report.warmAgent = append(b.report.warmAgent, v)
+		d, err := firstIDR(ctx, camURL)
+		if err != nil {
+			return fmt.Errorf("warm join %d direct: %w", i, err)
+		}
+		b.report.warmDirect = append(b.report.warmDirect, d)
+		// Spread the joins over the 2 s GOP: 0.37 s is prime to 2 s.
+		if err := sleep(ctx, 370*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	b.logf("warm joins: via agent median %v, direct median %v", median(b.report.warmAgent), median(b.report.warmDirect))
+	return nil
+}
+
+func (b *bench) manyCameras(ctx context.Context) error {
+	if b.o.multiCams == 0 || b.o.multiRdrs == 0 {
+		return nil
+	}
+	var mounts []string
+	for i := range b.o.multiCams {
+		mounts = append(mounts, fmt.Sprintf("/cam%d", i))
+	}
+	cam, err := b.startCamera("cameras", mounts...)
+	if err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(cam.URL, mounts[0])
+	paths := map[string]map[string]any{}
+	for i, m := range mounts {
+		paths[fmt.Sprintf("m%d", i)] = map[string]any{"source": base + m, "rtspTransport": "tcp"}
+	}
+	a, api, err := b.startAgent("manycams", paths)
+	if err != nil {
+		return err
+	}
+	var rs []*reader
+	for i := range mounts {
+		for j := range b.o.multiRdrs {
+			r, err := b.startReader(a.URL(fmt.Sprintf("m%d", i), ""), fmt.Sprintf("m%d-reader%d", i, j))
+			if err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+	}
+	if err := sleep(ctx, b.o.warmup); err != nil {
+		return err
+	}
+	s, err := sample(ctx, a.PID(), b.o.window, rs)
+	if err != nil {
+		return err
+	}
+	s.dropped = scrapeDropped(api)
+	b.report.multi = &s
+	b.logf("%d cameras x %d readers: %s", b.o.multiCams, b.o.multiRdrs, s)
+	return nil
+}
+
+// scrapeDropped sums the agent's /metrics samples whose name says "drop"
+// (packets lost by slow readers); -1 when the API does not answer.
+func scrapeDropped(api string) float64 {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(api + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return -1
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return -1
+	}
+	sum, seen := 0.0, false
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, " ")
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+			if j := strings.LastIndexByte(line, '}'); j >= 0 {
+				rest = strings.TrimSpace(line[j+1:])
+			}
+		}
+		if !strings.Contains(name, "drop") || strings.Contains(name, "outbox") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			sum, seen = sum+v, true
+		}
+	}
+	if !seen {
+		return -1
+	}
+	return sum
+}
+
+func benchCommand() string {
+	args := os.Args[1:]
+	return strings.TrimSpace("go run ./internal/cmd/bench " + strings.Join(args, " "))
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := "unknown"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				f := strings.Fields(v)
+				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+					mem = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (nproc), %s, %s RAM, %s/%s, %s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}

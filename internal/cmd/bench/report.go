@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// fanoutResult is one "1 camera -> N readers" window.
+type fanoutResult struct {
+	readers int
+	sample  result
+}
+
+// report gathers every figure of a run and renders BENCHMARKS.md's section.
+type report struct {
+	start      time.Time
+	took       time.Duration
+	command    string
+	machine    string
+	binarySize int64
+
+	idle      result // default config
+	idlePaths result // default config + N idle on-demand paths
+	idleBench result // the 1-camera config before any reader
+	fanout    []fanoutResult
+	rssAfter  uint64
+	multi     *result
+
+	coldDirect, coldAgent []time.Duration
+	warmDirect, warmAgent []time.Duration
+}
+
+const (
+	beginMarker = "<!-- bench:begin -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%s (min %s, max %s, n=%d)", ms(median(ds)), ms(slices.Min(ds)), ms(slices.Max(ds)), len(ds))
+}
+
+// verdict says whether got met the target (lower is better) and by how much
+// it missed.
+func verdict(got, limit float64, unit string) string {
+	if got <= limit {
+		return "met"
+	}
+	return fmt.Sprintf("**missed** by %.2f %s (%.0f %%)", got-limit, unit, (got-limit)/limit*100)
+}
+
+func (r *report) markdown(o options) string {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
+
+	p("### Run of %s", r.start.UTC().Format("2006-01-02 15:04 MST"))
+	p("")
+	p("- Machine: %s", r.machine)
+	p("- Command: `%s` (took %s)", r.command, r.took.Round(time.Second))
+	p("- Camera: `testdata/camera/rtsp_camera.py` (GStreamer RTSP server) passing the clip through:")
+	p("  H.264 1280x720 25 fps ~2 Mbit/s, GOP 2 s; agent sources over TCP. Readers:")
+	p("  `ffmpeg -rtsp_transport tcp -i URL -c copy -f null -`. CPU: utime+stime of the agent")
+	p("  over a %s window after %s of warm-up, %% of one core. RSS: VmRSS, end of window (peak).", o.window, o.warmup)
+	p("  WebRTC and the API on loopback ports, uplink off (no broker).")
+	p("")
+	p("| load | agent CPU | RSS end (peak) | readers keeping up (min fps) | out | dropped | target | |")
+	p("|---|---|---|---|---|---|---|---|")
+	row := func(name string, s result, target, v string) {
+		keep, out, drop := "–", "–", "–"
+		if s.readers > 0 {
+			keep = fmt.Sprintf("%d/%d (%.1f)", s.keepingUp, s.readers, s.minFPS)
+			out = fmt.Sprintf("%.1f Mbit/s", s.outMbps)
+			if s.dropped >= 0 {
+				drop = fmt.Sprintf("%.0f", s.dropped)
+			} else {
+				drop = "n/a"
+			}
+		}
+		p("| %s | %.2f %% | %.1f MB (%.1f) | %s | %s | %s | %s | %s |", name, s.cpuPct, mb(s.rssEnd), mb(s.rssPeak), keep, out, drop, target, v)
+	}
+	row("idle, default config", r.idle, "RSS ≤ 14 MB", verdict(mb(r.idle.rssEnd), 14, "MB"))
+	if o.idlePaths > 0 {
+		extra := mb(r.idlePaths.rssEnd) - mb(r.idle.rssEnd)
+		v := verdict(extra, 2, "MB")
+		if r.idlePaths.cpuPct >= 0.05 {
+			v += fmt.Sprintf("; CPU %.2f %% is not 0", r.idlePaths.cpuPct)
+		}
+		row(fmt.Sprintf("%d idle on-demand paths (%+.1f MB over idle)", o.idlePaths, extra), r.idlePaths, "< 2 MB more, 0 % CPU", v)
+	}
+	row("1-camera config, no reader yet", r.idleBench, "", "")
+	for _, f := range r.fanout {
+		target, v := "", ""
+		switch f.readers {
+		case 50:
+			target = "RSS ≤ 22 MB, CPU ≤ 2.6 %"
+			v = verdict(mb(f.sample.rssEnd), 22, "MB") + " / " + verdict(f.sample.cpuPct, 2.6, "%")
+		}
+		if f.sample.keepingUp < f.readers {
+			v = strings.TrimPrefix(v+"; **readers fell behind**", "; ")
+		}
+		row(fmt.Sprintf("1 camera → %d reader(s)", f.readers), f.sample, target, v)
+	}
+	if len(r.fanout) > 0 {
+		base := mb(r.idle.rssEnd)
+		after := mb(r.rssAfter)
+		p("| RSS %s after the last reader left | | %.1f MB (%+.0f %% vs idle) | | | | within 20 %% of idle | %s |",
+			o.settle, after, (after-base)/base*100, verdict(after, base*1.2, "MB"))
+	}
+	if r.multi != nil {
+		v := "met"
+		if r.multi.keepingUp < r.multi.readers || r.multi.dropped > 0 {
+			v = "**missed**: readers fell behind or packets dropped"
+		}
+		row(fmt.Sprintf("%d cameras × %d readers", o.multiCams, o.multiRdrs), *r.multi, "every reader keeps up, no drops", v)
+	}
+	p("")
+	p("| first complete IDR at the reader | camgate | camera directly | target | |")
+	p("|---|---|---|---|---|")
+	if len(r.coldAgent) > 0 {
+		delta := median(r.coldAgent) - median(r.coldDirect)
+		p("| cold on-demand camera (median) | %s | %s | ≤ direct + 20 ms | %s (%+.0f ms) |",
+			spread(r.coldAgent), spread(r.coldDirect), verdict(float64(delta.Milliseconds()), 20, "ms"), float64(delta.Milliseconds()))
+	}
+	if len(r.warmAgent) > 0 {
+		p("| new reader joins a running stream (median) | %s | %s | < 150 ms | %s |",
+			spread(r.warmAgent), spread(r.warmDirect), verdict(float64(median(r.warmAgent).Milliseconds()), 149, "ms"))
+	}
+	p("")
+	mib := float64(r.binarySize) / (1 << 20)
+	p("Binary: %.1f MiB (`-trimpath -ldflags \"-s -w\"`, CGO_ENABLED=0, %s); target ≤ 20 MiB: %s.", mib, "linux/amd64 when run here", verdict(mib, 20, "MiB"))
+	return w.String()
+}
+
+// replaceSection puts md between the bench markers of file.
+func replaceSection(file, md string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i := strings.Index(s, beginMarker)
+	j := strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %s ... %s section", file, beginMarker, endMarker)
+	}
+	s = s[:i+len(beginMarker)] + "\n" + md + "\n" + s[j:]
+	return os.WriteFile(file, []byte(s), 0o644)
+}

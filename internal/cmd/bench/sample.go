@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/camgate/camgate/internal/interop"
+)
+
+// clkTck is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100 on
+// every Linux architecture camgate targets.
+const clkTck = 100
+
+// nominalFPS is the clip's frame rate; a reader keeps up at 95 % of it.
+const nominalFPS = 25.0
+
+// result is what one scenario's window measured.
+type result struct {
+	cpuPct  float64 // utime+stime over the window, % of one core
+	rssEnd  uint64  // VmRSS at the end of the window, bytes
+	rssPeak uint64  // highest VmRSS sampled in the window, bytes
+
+	readers   int     // readers started
+	keepingUp int     // readers alive at the end that received >= 95 % of nominal fps
+	minFPS    float64 // lowest frame rate of a reader over the window
+	outMbps   float64 // sum of the readers' received bitrates
+	dropped   float64 // agent /metrics *drop* counters at the end; -1 unknown
+}
+
+func (r result) String() string {
+	s := fmt.Sprintf("CPU %.2f %%, RSS %.1f MB (peak %.1f)", r.cpuPct, mb(r.rssEnd), mb(r.rssPeak))
+	if r.readers > 0 {
+		s += fmt.Sprintf(", %d/%d readers keeping up (min %.1f fps), %.1f Mbit/s out", r.keepingUp, r.readers, r.minFPS, r.outMbps)
+	}
+	return s
+}
+
+func mb(b uint64) float64 { return float64(b) / 1e6 }
+
+// cpuTicks returns utime+stime of pid in clock ticks.
+func cpuTicks(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may contain spaces; fields restart after its ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	// f[0] is field 3 (state): utime is field 14, stime field 15.
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	return ut + st, nil
+}
+
+// readRSS returns VmRSS of pid in bytes.
+func readRSS(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			kb, err := strconv.ParseUint(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+}
+
+// sample measures pid over window: CPU from the difference of utime+stime,
+// RSS once a second, and each reader's frames and bytes received.
+func sample(ctx context.Context, pid int, window time.Duration, readers []*reader) (result, error) {
+	var r result
+	t0, err := cpuTicks(pid)
+	if err != nil {
+		return r, fmt.Errorf("agent gone? %w", err)
+	}
+	start := time.Now()
+	type mark struct{ frames, bytes int64 }
+	marks := make([]mark, len(readers))
+	for i, rd := range readers {
+		marks[i] = mark{rd.frames(), rd.bytes()}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := time.NewTimer(window)
+	defer deadline.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-tick.C:
+		case <-deadline.C:
+			done = true
+		}
+		rss, err := readRSS(pid)
+		if err != nil {
+			return r, fmt.Errorf("agent gone? %w", err)
+		}
+		r.rssEnd = rss
+		r.rssPeak = max(r.rssPeak, rss)
+	}
+	t1, err := cpuTicks(pid)
+	if err != nil {
+		return r, fmt.Errorf("agent gone? %w", err)
+	}
+	secs := time.Since(start).Seconds()
+	r.cpuPct = float64(t1-t0) / clkTck / secs * 100
+	r.readers = len(readers)
+	r.minFPS = -1
+	for i, rd := range readers {
+		fps := float64(rd.frames()-marks[i].frames) / secs
+		r.outMbps += float64(rd.bytes()-marks[i].bytes) * 8 / secs / 1e6
+		if r.minFPS < 0 || fps < r.minFPS {
+			r.minFPS = fps
+		}
+		if ok, _ := rd.Exited(); !ok && fps >= 0.95*nominalFPS {
+			r.keepingUp++
+		}
+	}
+	if r.minFPS < 0 {
+		r.minFPS = 0
+	}
+	r.dropped = -1
+	return r, nil
+}
+
+// reader is one `ffmpeg -rtsp_transport tcp -i URL -c copy -f null -` with
+// its -progress output parsed for frames and bytes received.
+type reader struct{ *interop.Proc }
+
+var (
+	progFrameRE = regexp.MustCompile(`(?m)^frame=(\d+)$`)
+	progSizeRE  = regexp.MustCompile(`(?m)^total_size=(\d+)$`)
+)
+
+func (b *bench) startReader(url, label string) (*reader, error) {
+	p, err := interop.StartProc(b.dir, label, "ffmpeg", "-nostdin", "-v", "error",
+		"-rtsp_transport", "tcp", "-i", url, "-c", "copy", "-f", "null", "-",
+		"-progress", "pipe:1", "-stats_period", "1")
+	if err != nil {
+		return nil, err
+	}
+	b.track(p)
+	return &reader{p}, nil
+}
+
+func lastInt(re *regexp.Regexp, s string) int64 {
+	m := re.FindAllStringSubmatch(s, -1)
+	if len(m) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m[len(m)-1][1], 10, 64)
+	return n
+}
+
+func (r *reader) frames() int64 { return lastInt(progFrameRE, r.Output()) }
+func (r *reader) bytes() int64  { return lastInt(progSizeRE, r.Output()) }
