@@ -202,12 +202,16 @@ func (s *Server) serverStream(st *streaming.Stream) (*gortsplib.ServerStream, er
 	s.streams[st] = gs
 	s.mu.Unlock()
 	st.OnClose(func() {
+		// Whoever takes gs out of the map closes it: here or Server.Close.
 		s.mu.Lock()
-		if s.streams[st] == gs {
+		mine := s.streams[st] == gs
+		if mine {
 			delete(s.streams, st)
 		}
 		s.mu.Unlock()
-		gs.Close()
+		if mine {
+			gs.Close()
+		}
 	})
 	return gs, nil
 }

@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/camgate/camgate/agent/conf"
+	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
+	"github.com/camgate/camgate/streaming/rtspserver"
+)
+
+// Options are what the CLI hands the agent besides the configuration.
+type Options struct {
+	// ConfigFile is the file the config came from ("" for the embedded defaults).
+	ConfigFile string
+	// AsService is true under a service manager: system data directory.
+	AsService bool
+}
+
+// Agent is one running camgate.
+type Agent struct {
+	cfg       *conf.Config
+	opts      Options
+	log       zerolog.Logger
+	id        string
+	bootID    string
+	startedAt time.Time
+	dataDir   string
+
+	store  *store.Store
+	events streaming.EventSink
+	auth   *auth.Authenticator
+	paths  *streaming.Manager
+	rtsp   *rtspserver.Server
+
+	// restart is closed when a command asked the agent to restart.
+	restart chan struct{}
+}
+
+// New builds every part. Nothing listens until Run.
+func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err error) {
+	a = &Agent{cfg: cfg, opts: opts, log: log, startedAt: time.Now(), restart: make(chan struct{})}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	a.bootID = hex.EncodeToString(b[:])
+
+	a.dataDir = cfg.Agent.DataDir
+	if a.dataDir == "" {
+		a.dataDir = hal.DefaultDataDir(opts.AsService)
+	}
+	st, err := store.Open(filepath.Join(a.dataDir, "camgate.db"), store.Options{
+		OutboxMaxMessages: cfg.Uplink.Outbox.MaxMessages,
+		OutboxMaxBytes:    int64(cfg.Uplink.Outbox.MaxBytes),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+
+	a.id = cfg.Agent.ID
+	if a.id == "" {
+		a.id, err = st.AgentID(func() (string, error) {
+			if id, err := hal.AgentIDFromMachine(); err == nil {
+				return id, nil
+			}
+			var r [16]byte
+			if _, err := rand.Read(r[:]); err != nil {
+				return "", fmt.Errorf("random agent id: %w", err)
+			}
+			return hal.IDFromSeed(hex.EncodeToString(r[:])), nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("agent id: %w", err)
+		}
+	}
+	a.log = a.log.With().Str("agent", a.id).Logger()
+	a.events = logEvents{log: a.log.With().Str("component", "events").Logger()}
+
+	a.auth, err = auth.New(authUsers(cfg.Auth.Users))
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+
+	entries := map[string]streaming.PathConfig{}
+	fleet, err := st.FleetPaths()
+	if err != nil {
+		return nil, fmt.Errorf("restore fleet paths: %w", err)
+	}
+	for name, p := range fleet {
+		if _, inFile := cfg.Paths[name]; inFile {
+			a.log.Warn().Str("path", name).Msg("fleet-managed path shadowed by the config file")
+			continue
+		}
+		entries[name] = pathConfig(cfg.PathDefaults, p)
+	}
+	for name, p := range cfg.Paths {
+		entries[name] = pathConfig(cfg.PathDefaults, p)
+	}
+	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: a.events}, entries)
+	if err != nil {
+		return nil, fmt.Errorf("paths: %w", err)
+	}
+
+	ro := rtspserver.Options{
+		Address:        cfg.RTSP.Address,
+		RTPAddress:     cfg.RTSP.RTPAddress,
+		RTCPAddress:    cfg.RTSP.RTCPAddress,
+		WriteQueueSize: cfg.RTSP.WriteQueueSize,
+		Log:            a.log,
+		Events:         a.events,
+	}
+	for _, t := range cfg.RTSP.Transports {
+		switch t {
+		case "udp":
+			ro.UDP = true
+		case "tcp":
+			ro.TCP = true
+		}
+	}
+	a.rtsp = rtspserver.New(ro, a.paths, a.auth)
+	return a, nil
+}
+
+// ID is the agent id.
+func (a *Agent) ID() string { return a.id }
+
+// Run runs every part until ctx ends or one fails, then shuts all down.
+// A restart requested by a command returns hal.ErrRestartRequested.
+func (a *Agent) Run(ctx context.Context) error {
+	defer func() {
+		if err := a.store.Close(); err != nil {
+			a.log.Error().Err(err).Msg("close store")
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	if err := a.rtsp.Start(); err != nil {
+		a.paths.Close()
+		return err
+	}
+	g.Go(func() error { return a.paths.Run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		a.rtsp.Close()
+		return nil
+	})
+	restarting := false
+	g.Go(func() error {
+		select {
+		case <-a.restart:
+			restarting = true
+			cancel()
+		case <-gctx.Done():
+		}
+		return nil
+	})
+	a.log.Info().Str("version", Version).Uint64("boot", a.store.BootCount()).Str("dataDir", a.dataDir).
+		Str("rtsp", a.cfg.RTSP.Address).Msg("camgate started")
+	a.events.Event(streaming.Event{Type: "agent.started", Detail: Version})
+	hal.Ready(ctx)
+
+	err := g.Wait()
+	a.log.Info().Msg("camgate stopped")
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err == nil && restarting {
+		return hal.ErrRestartRequested
+	}
+	return err
+}
+
+// requestRestart makes Run return hal.ErrRestartRequested.
+func (a *Agent) requestRestart() {
+	select {
+	case <-a.restart:
+	default:
+		close(a.restart)
+	}
+}
+
+// logEvents writes events to the log until the uplink takes them.
+type logEvents struct{ log zerolog.Logger }
+
+func (l logEvents) Event(e streaming.Event) {
+	l.log.Info().Str("type", e.Type).Str("path", e.Path).Str("detail", e.Detail).Msg("event")
+}
+

@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"github.com/camgate/camgate/agent/conf"
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
+)
+
+// pathConfig applies pathDefaults to a path entry.
+func pathConfig(d conf.PathDefaults, p conf.PathConf) streaming.PathConfig {
+	c := streaming.PathConfig{
+		Source:         string(p.Source),
+		SourceOnDemand: d.SourceOnDemand,
+		StartTimeout:   d.SourceOnDemandStartTimeout.D(),
+		CloseAfter:     d.SourceOnDemandCloseAfter.D(),
+		RTSPTransport:  d.RTSPTransport,
+		ReadTimeout:    d.ReadTimeout.D(),
+		MaxReaders:     d.MaxReaders,
+	}
+	if p.SourceOnDemand != nil {
+		c.SourceOnDemand = *p.SourceOnDemand
+	}
+	if p.SourceOnDemandStartTimeout != nil {
+		c.StartTimeout = p.SourceOnDemandStartTimeout.D()
+	}
+	if p.SourceOnDemandCloseAfter != nil {
+		c.CloseAfter = p.SourceOnDemandCloseAfter.D()
+	}
+	if p.RTSPTransport != nil {
+		c.RTSPTransport = *p.RTSPTransport
+	}
+	if p.ReadTimeout != nil {
+		c.ReadTimeout = p.ReadTimeout.D()
+	}
+	if p.MaxReaders != nil {
+		c.MaxReaders = *p.MaxReaders
+	}
+	return c
+}
+
+func authUsers(us []conf.User) []auth.User {
+	out := make([]auth.User, 0, len(us))
+	for _, u := range us {
+		au := auth.User{Name: u.User, Pass: string(u.Pass), IPs: u.IPs}
+		for _, p := range u.Permissions {
+			au.Permissions = append(au.Permissions, auth.Permission{Action: auth.Action(p.Action), Path: p.Path})
+		}
+		out = append(out, au)
+	}
+	return out
+}

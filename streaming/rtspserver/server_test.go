@@ -1,0 +1,577 @@
+package rtspserver_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
+	"github.com/camgate/camgate/streaming/rtspserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// events collects path events and lets tests wait for one.
+type events struct {
+	mu  sync.Mutex
+	all []streaming.Event
+	ch  chan streaming.Event
+}
+
+func newEvents() *events { return &events{ch: make(chan streaming.Event, 256)} }
+
+func (e *events) Event(ev streaming.Event) {
+	e.mu.Lock()
+	e.all = append(e.all, ev)
+	e.mu.Unlock()
+	select {
+	case e.ch <- ev:
+	default:
+	}
+}
+
+func (e *events) wait(t *testing.T, typ, path string, timeout time.Duration) streaming.Event {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.Type == typ && ev.Path == path {
+				return ev
+			}
+		case <-deadline.C:
+			t.Fatalf("no %s event for %q within %s", typ, path, timeout)
+		}
+	}
+}
+
+type relay struct {
+	m      *streaming.Manager
+	srv    *rtspserver.Server
+	ev     *events
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *relay) url(path string) string { return "rtsp://" + r.addr + "/" + path }
+
+var anyReadLocalPublish = []auth.User{
+	{Name: "any", Permissions: []auth.Permission{{Action: auth.ActionRead}}},
+	{Name: "any", IPs: []string{"127.0.0.1/32"}, Permissions: []auth.Permission{{Action: auth.ActionPublish}}},
+}
+
+func freeAddr(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// freeUDPPair finds free consecutive 127.0.0.1 ports, the first even.
+func freeUDPPair(t *testing.T) (string, string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		a, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.LocalAddr().(*net.UDPAddr).Port
+		a.Close()
+		if p%2 == 1 {
+			p++
+		}
+		x, err1 := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		y, err2 := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		if x != nil {
+			x.Close()
+		}
+		if y != nil {
+			y.Close()
+		}
+		if err1 == nil && err2 == nil {
+			return fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", p+1)
+		}
+	}
+	t.Fatal("no free UDP port pair")
+	return "", ""
+}
+
+func startRelay(t *testing.T, paths map[string]streaming.PathConfig, users []auth.User, mod func(*rtspserver.Options)) *relay {
+	t.Helper()
+	if users == nil {
+		users = anyReadLocalPublish
+	}
+	ev := newEvents()
+	log := zerolog.Nop()
+	m, err := streaming.NewManager(streaming.ManagerOptions{Log: log, Events: ev, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond}, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := auth.New(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtpA, rtcpA := freeUDPPair(t)
+	opts := rtspserver.Options{Address: freeAddr(t, "tcp"), UDP: true, TCP: true, RTPAddress: rtpA, RTCPAddress: rtcpA, Log: log, Events: ev}
+	if mod != nil {
+		mod(&opts)
+	}
+	srv := rtspserver.New(opts, m, az)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &relay{m: m, srv: srv, ev: ev, addr: opts.Address, cancel: cancel, done: make(chan struct{})}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(r.done)
+		_ = m.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		<-r.done
+	})
+	return r
+}
+
+func onDemand(url string) streaming.PathConfig {
+	return streaming.PathConfig{Source: url, SourceOnDemand: true, StartTimeout: 3 * time.Second, CloseAfter: 300 * time.Millisecond, RTSPTransport: "tcp", ReadTimeout: 2 * time.Second}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOnDemandStartsAndClosesAfterDelay(t *testing.T) {
+	cam := testcam.New(t)
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, nil)
+
+	if cam.Describes() != 0 {
+		t.Fatal("on-demand camera pulled before any reader")
+	}
+	if info, _ := r.m.Path("cam"); info.State != streaming.StateIdle {
+		t.Fatalf("state before reading: %s", info.State)
+	}
+	rd, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.WaitPackets(t, 20, 5*time.Second)
+	if info, _ := r.m.Path("cam"); info.State != streaming.StateReady || info.Readers != 1 || info.BytesIn == 0 {
+		t.Fatalf("while reading: %+v", info)
+	}
+	left := time.Now()
+	rd.Close()
+	r.ev.wait(t, "path.closed", "cam", 3*time.Second)
+	if d := time.Since(left); d < 300*time.Millisecond {
+		t.Fatalf("source closed %s after the last reader, before sourceOnDemandCloseAfter", d)
+	}
+	waitFor(t, "camera session closed", 3*time.Second, func() bool { return cam.Readers() == 0 })
+	if info, _ := r.m.Path("cam"); info.State != streaming.StateIdle {
+		t.Fatalf("state after close: %s", info.State)
+	}
+}
+
+func TestOnDemandReusedWithinCloseWindow(t *testing.T) {
+	cam := testcam.New(t)
+	pc := onDemand(cam.URL())
+	pc.CloseAfter = 5 * time.Second
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": pc}, nil, nil)
+	rd, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.WaitPackets(t, 10, 5*time.Second)
+	rd.Close()
+	rd2, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd2.WaitPackets(t, 10, 5*time.Second)
+	if n := cam.Sessions(); n != 1 {
+		t.Fatalf("camera sessions = %d, want 1 (source reused)", n)
+	}
+}
+
+func TestOnDemandStartTimeout(t *testing.T) {
+	hole := testcam.BlackHole(t)
+	pc := onDemand(hole)
+	pc.StartTimeout = 400 * time.Millisecond
+	r := startRelay(t, map[string]streaming.PathConfig{"dead": pc}, nil, nil)
+	start := time.Now()
+	_, err := testcam.Read(t, r.url("dead"), false)
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("read of a hanging camera: %v, want 404", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("answered after %s, want about the start timeout", d)
+	}
+	ev := r.ev.wait(t, "path.start_timeout", "dead", time.Second)
+	if !strings.Contains(ev.Detail, "400ms") {
+		t.Fatalf("event detail %q", ev.Detail)
+	}
+}
+
+func TestAlwaysOnReconnectsAfterCameraRestart(t *testing.T) {
+	cam := testcam.New(t)
+	pc := onDemand(cam.URL())
+	pc.SourceOnDemand = false
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": pc}, nil, nil)
+	r.ev.wait(t, "path.ready", "cam", 5*time.Second)
+
+	rd, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.WaitPackets(t, 10, 5*time.Second)
+	cam.Stop()
+	r.ev.wait(t, "path.error", "cam", 5*time.Second)
+	before := rd.Packets()
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.ev.wait(t, "path.ready", "cam", 5*time.Second)
+	// Same tracks: the reader stayed connected and gets the new packets.
+	rd.WaitPackets(t, before+20, 5*time.Second)
+	if info, _ := r.m.Path("cam"); info.Reconnects == 0 || info.State != streaming.StateReady {
+		t.Fatalf("after reconnect: %+v", info)
+	}
+}
+
+func TestReadTimeoutOnSilentCamera(t *testing.T) {
+	cam := testcam.New(t)
+	pc := onDemand(cam.URL())
+	pc.SourceOnDemand = false
+	pc.ReadTimeout = 500 * time.Millisecond
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": pc}, nil, nil)
+	r.ev.wait(t, "path.ready", "cam", 5*time.Second)
+	cam.Silence(true)
+	silent := time.Now()
+	r.ev.wait(t, "path.error", "cam", 5*time.Second)
+	if d := time.Since(silent); d < 400*time.Millisecond {
+		t.Fatalf("camera declared lost after %s, before readTimeout", d)
+	}
+	if info, _ := r.m.Path("cam"); info.LastError == "" {
+		t.Fatal("no last error recorded")
+	}
+	cam.Silence(false)
+	r.ev.wait(t, "path.ready", "cam", 5*time.Second)
+}
+
+func TestTwentyReaders(t *testing.T) {
+	cam := testcam.New(t)
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, nil)
+	var rs []*testcam.Reader
+	for i := 0; i < 20; i++ {
+		rd, err := testcam.Read(t, r.url("cam"), i%2 == 1)
+		if err != nil {
+			t.Fatalf("reader %d: %v", i, err)
+		}
+		rs = append(rs, rd)
+	}
+	for _, rd := range rs {
+		rd.WaitPackets(t, 50, 10*time.Second)
+	}
+	if n := cam.Sessions(); n != 1 {
+		t.Fatalf("camera sessions = %d, want 1 for 20 readers", n)
+	}
+	if info, _ := r.m.Path("cam"); info.Readers != 20 {
+		t.Fatalf("readers = %d", info.Readers)
+	}
+}
+
+// stalledReader plays a path over TCP and then never reads its socket.
+func stalledReader(t *testing.T, addr, path string) net.Conn {
+	t.Helper()
+	// A tiny receive buffer, set before connecting, keeps the TCP window
+	// small so the server's queue for this reader fills quickly.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	url := "rtsp://" + addr + "/" + path
+	cseq := 0
+	do := func(method, u string, hdr ...string) (map[string]string, string) {
+		cseq++
+		req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\n%s\r\n", method, u, cseq, strings.Join(hdr, ""))
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		status, err := br.ReadString('\n')
+		if err != nil || !strings.Contains(status, "200") {
+			t.Fatalf("%s: %q %v", method, status, err)
+		}
+		h := map[string]string{}
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = strings.TrimSpace(line)
+			if line == "" {
+				break
+			}
+			k, v, _ := strings.Cut(line, ":")
+			h[strings.ToLower(k)] = strings.TrimSpace(v)
+		}
+		n, _ := strconv.Atoi(h["content-length"])
+		body := make([]byte, n)
+		if _, err := io.ReadFull(br, body); err != nil {
+			t.Fatal(err)
+		}
+		return h, string(body)
+	}
+	_, sdp := do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	control := "trackID=0"
+	for _, l := range strings.Split(sdp, "\n") {
+		if strings.HasPrefix(l, "a=control:") && !strings.Contains(l, "*") {
+			control = strings.TrimSpace(strings.TrimPrefix(l, "a=control:"))
+		}
+	}
+	h, _ := do("SETUP", url+"/"+control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+	sess, _, _ := strings.Cut(h["session"], ";")
+	do("PLAY", url, "Session: "+sess+"\r\n")
+	return c
+}
+
+func TestStalledReaderDoesNotSlowOthers(t *testing.T) {
+	cam := testcam.New(t, func(c *testcam.Camera) { c.FrameSize = 20000 }) // many packets per frame
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, func(o *rtspserver.Options) {
+		o.WriteQueueSize = 64
+	})
+	good, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good.WaitPackets(t, 10, 5*time.Second)
+	stalledReader(t, r.addr, "cam")
+	waitFor(t, "packets dropped for the stalled reader", 10*time.Second, func() bool {
+		info, _ := r.m.Path("cam")
+		return info.Dropped > 0
+	})
+	// With the stalled reader's queue full, the good one still gets
+	// everything: compare with what the source received meanwhile.
+	in0, _ := r.m.Path("cam")
+	got0 := good.Packets()
+	good.WaitPackets(t, got0+300, 5*time.Second)
+	in1, _ := r.m.Path("cam")
+	got := good.Packets() - got0
+	sent := int(in1.PacketsIn - in0.PacketsIn)
+	if got < sent*9/10 {
+		t.Fatalf("good reader got %d of %d packets while another reader stalled", got, sent)
+	}
+}
+
+func publish(t *testing.T, url string) (*gortsplib.Client, func(), error) {
+	t.Helper()
+	forma := &format.H264{PayloadTyp: 96, SPS: testcam.SPS, PPS: testcam.PPS, PacketizationMode: 1}
+	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}}}
+	c := &gortsplib.Client{}
+	if err := c.StartRecording(url, desc); err != nil {
+		return nil, nil, err
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1}
+		_ = enc.Init()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			au := [][]byte{{0x41, 1, 2, 3}}
+			if n%25 == 0 {
+				au = [][]byte{testcam.SPS, testcam.PPS, {0x65, 1, 2, 3}}
+			}
+			pkts, _ := enc.Encode(au)
+			for _, p := range pkts {
+				p.Timestamp = uint32(n * 1800)
+				_ = c.WritePacketRTP(desc.Medias[0], p)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	closeFn := func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			c.Close()
+		})
+	}
+	t.Cleanup(closeFn)
+	return c, closeFn, nil
+}
+
+func TestPublisherAuthAndSecondPublisher(t *testing.T) {
+	users := []auth.User{
+		{Name: "any", Permissions: []auth.Permission{{Action: auth.ActionRead}}},
+		{Name: "pub", Pass: "secret", Permissions: []auth.Permission{{Action: auth.ActionPublish}}},
+	}
+	door := streaming.PathConfig{Source: streaming.SourcePublisher}
+	r := startRelay(t, map[string]streaming.PathConfig{"door": door}, users, nil)
+	base := strings.TrimPrefix(r.url("door"), "rtsp://")
+
+	if _, _, err := publish(t, "rtsp://"+base); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("anonymous publish: %v, want 401", err)
+	}
+	if _, _, err := publish(t, "rtsp://pub:wrong@"+base); err == nil {
+		t.Fatal("publish with a wrong password accepted")
+	}
+	r.ev.wait(t, "reader.denied", "door", time.Second)
+	_, stop, err := publish(t, "rtsp://pub:secret@"+base)
+	if err != nil {
+		t.Fatalf("publish with credentials: %v", err)
+	}
+	if _, _, err := publish(t, "rtsp://pub:secret@"+base); err == nil {
+		t.Fatal("second publisher accepted")
+	}
+	rd, err := testcam.Read(t, r.url("door"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.WaitPackets(t, 20, 5*time.Second)
+	stop()
+	select {
+	case <-rd.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader not disconnected when the publisher left")
+	}
+	if _, stop2, err := publish(t, "rtsp://pub:secret@"+base); err != nil {
+		t.Fatalf("publish after the first publisher left: %v", err)
+	} else {
+		stop2()
+	}
+}
+
+func TestCatchAllPublishFromLoopback(t *testing.T) {
+	r := startRelay(t, map[string]streaming.PathConfig{streaming.CatchAll: {Source: streaming.SourcePublisher}}, nil, nil)
+	if _, err := testcam.Read(t, r.url("mystream"), false); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("read before publish: %v, want 404", err)
+	}
+	_, stop, err := publish(t, r.url("mystream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := testcam.Read(t, r.url("mystream"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.WaitPackets(t, 20, 5*time.Second)
+	stop()
+	<-rd.Done()
+	waitFor(t, "dynamic path removed", 3*time.Second, func() bool {
+		_, ok := r.m.Path("mystream")
+		return !ok
+	})
+}
+
+func TestUnknownPath404(t *testing.T) {
+	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, nil, nil)
+	_, err := testcam.Read(t, r.url("nope"), false)
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("unknown path: %v, want 404", err)
+	}
+}
+
+func TestReadAuth(t *testing.T) {
+	users := []auth.User{{Name: "viewer", Pass: "pw", Permissions: []auth.Permission{{Action: auth.ActionRead}}}}
+	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, users, nil)
+	if _, err := testcam.Read(t, r.url("demo"), false); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("anonymous read: %v, want 401", err)
+	}
+	// gortsplib's client answers the challenge with Digest.
+	rd, err := testcam.Read(t, "rtsp://viewer:pw@"+r.addr+"/demo", false)
+	if err != nil {
+		t.Fatalf("read with credentials: %v", err)
+	}
+	rd.WaitPackets(t, 5, 5*time.Second)
+}
+
+func TestInstantStart(t *testing.T) {
+	cam := testcam.New(t, func(c *testcam.Camera) { c.GOP = 100 }) // a keyframe every 2 s
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, nil)
+	first, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.WaitPackets(t, 60, 5*time.Second) // well past the first IDR
+	for i := 0; i < 3; i++ {
+		late, err := testcam.Read(t, r.url("cam"), i == 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		late.WaitPackets(t, 3, 2*time.Second)
+		d, ok := late.FirstKeyAfter()
+		if !ok || d > 150*time.Millisecond {
+			t.Fatalf("late reader %d: first keyframe after %v (ok=%v), want < 150ms", i, d, ok)
+		}
+		nt := late.NALTypes()
+		if nt[0] != 7 && nt[0] != 5 {
+			t.Fatalf("late reader %d starts with NAL type %d, want SPS or IDR: %v", i, nt[0], nt[:3])
+		}
+		late.Close()
+	}
+}
+
+func TestDemoOverUDPAndTCP(t *testing.T) {
+	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, nil, nil)
+	for _, udp := range []bool{false, true} {
+		rd, err := testcam.Read(t, r.url("demo"), udp)
+		if err != nil {
+			t.Fatalf("udp=%v: %v", udp, err)
+		}
+		rd.WaitPackets(t, 30, 5*time.Second)
+		if nt := rd.NALTypes(); nt[0] != 7 {
+			t.Fatalf("udp=%v: demo starts with NAL %d, want SPS", udp, nt[0])
+		}
+	}
+}
