@@ -202,4 +202,3 @@ type logEvents struct{ log zerolog.Logger }
 func (l logEvents) Event(e streaming.Event) {
 	l.log.Info().Str("type", e.Type).Str("path", e.Path).Str("detail", e.Detail).Msg("event")
 }
-
