@@ -1,0 +1,48 @@
+package webrtc
+
+import (
+	"errors"
+	"strings"
+)
+
+var (
+	// ErrBadOffer means the request body is not a usable SDP offer.
+	ErrBadOffer = errors.New("bad sdp offer")
+	// ErrBodyTooLarge means the request body is over the 64 KiB limit.
+	ErrBodyTooLarge = errors.New("request body too large")
+	// ErrBFrames means the path's H.264 stream uses B-frames, which browsers
+	// refuse to decode over WebRTC.
+	ErrBFrames = errors.New("h264 stream uses b-frames, which webrtc players cannot decode")
+	// ErrSessionNotFound means a PATCH or DELETE named no live session.
+	ErrSessionNotFound = errors.New("whep session not found")
+	// ErrICERestart means a PATCH asked for an ICE restart, which is not supported.
+	ErrICERestart = errors.New("ice restart is not supported")
+	// ErrHandshakeTimeout ends a session whose ICE and DTLS did not finish in time.
+	ErrHandshakeTimeout = errors.New("webrtc handshake timed out")
+	// ErrPeerGone ends a session whose ICE connection failed or was closed.
+	ErrPeerGone = errors.New("peer connection failed or closed")
+	// ErrServerClosed is returned for requests that arrive while the server stops.
+	ErrServerClosed = errors.New("webrtc server closed")
+)
+
+// UnsupportedCodecsError says which tracks a path has and why none of them
+// can be played by the peer that made the offer.
+type UnsupportedCodecsError struct {
+	// Stream lists the codecs of the path's tracks, e.g. "MJPEG", "MPEG-4 Audio".
+	Stream []string
+	// Offered lists the codecs the offer accepts that camgate can send.
+	Offered []string
+}
+
+func (e *UnsupportedCodecsError) Error() string {
+	return "no track the player can decode: the stream has " + listOrNone(e.Stream) +
+		"; this player accepts " + listOrNone(e.Offered) +
+		" (camgate sends H264, H265 when offered, Opus, PCMU and PCMA over webrtc)"
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,47 @@
+package webrtc
+
+import (
+	"fmt"
+
+	"github.com/pion/logging"
+	"github.com/rs/zerolog"
+)
+
+// pionLoggerFactory bridges pion's loggers to zerolog. pion is chatty at
+// info level, so its info becomes debug here; its warnings and errors stay.
+type pionLoggerFactory struct {
+	log zerolog.Logger
+}
+
+func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With().Str("pion", scope).Logger()}
+}
+
+type pionLogger struct {
+	log zerolog.Logger
+}
+
+func (l pionLogger) Trace(msg string) { l.log.Trace().Msg(msg) }
+func (l pionLogger) Tracef(format string, args ...any) {
+	if e := l.log.Trace(); e.Enabled() {
+		e.Msg(fmt.Sprintf(format, args...))
+	}
+}
+func (l pionLogger) Debug(msg string) { l.log.Trace().Msg(msg) }
+func (l pionLogger) Debugf(format string, args ...any) {
+	if e := l.log.Trace(); e.Enabled() {
+		e.Msg(fmt.Sprintf(format, args...))
+	}
+}
+func (l pionLogger) Info(msg string) { l.log.Debug().Msg(msg) }
+func (l pionLogger) Infof(format string, args ...any) {
+	if e := l.log.Debug(); e.Enabled() {
+		e.Msg(fmt.Sprintf(format, args...))
+	}
+}
+func (l pionLogger) Warn(msg string)                  { l.log.Warn().Msg(msg) }
+func (l pionLogger) Warnf(format string, args ...any) { l.log.Warn().Msg(fmt.Sprintf(format, args...)) }
+func (l pionLogger) Error(msg string)                 { l.log.Error().Msg(msg) }
+func (l pionLogger) Errorf(format string, args ...any) {
+	l.log.Error().Msg(fmt.Sprintf(format, args...))
+}

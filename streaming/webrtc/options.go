@@ -1,0 +1,143 @@
+package webrtc
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ICEServer is a STUN or TURN server handed to the peer connections.
+type ICEServer struct {
+	URL      string // stun:host:port, turn:host:port?transport=udp, turns:...
+	Username string
+	Password string // never logged
+}
+
+// Options configure a Server. Zero values take the stated defaults, except
+// for the booleans, which the agent sets from the config file (whose default
+// for IPsFromInterfaces is true).
+type Options struct {
+	// Address is the HTTP listen address for WHEP and the player page; default ":8889".
+	Address string
+	// ICEUDPMuxAddress is the single UDP port every peer connection shares; default ":8189".
+	ICEUDPMuxAddress string
+	// ICETCPMuxAddress, when set, also accepts ICE over TCP on this address; default "" (off).
+	ICETCPMuxAddress string
+	// IPsFromInterfaces announces the addresses of the usable interfaces as
+	// host candidates. Virtual adapters (docker*, veth*, br-*, virbr*, ...),
+	// loopback and interfaces that are down are skipped unless named in
+	// IPsFromInterfacesList.
+	IPsFromInterfaces bool
+	// IPsFromInterfacesList restricts IPsFromInterfaces to these interface
+	// names; empty = every usable interface.
+	IPsFromInterfacesList []string
+	// AdditionalHosts are IPs or host names announced as host candidates on
+	// the ICE UDP port (NAT 1:1, VPN). Names are resolved when the server starts.
+	AdditionalHosts []string
+	// ICEServers are STUN/TURN servers; default none (LAN only).
+	ICEServers []ICEServer
+
+	// Paths gives access to streams; required.
+	Paths Paths
+	// Lister lists paths for GET /; nil serves an empty list.
+	Lister PathLister
+	// Auth checks credentials; nil allows everybody.
+	Auth Authenticator
+
+	// HandshakeTimeout bounds ICE plus DTLS after the answer; default 10s.
+	HandshakeTimeout time.Duration
+	// ICEDisconnectedTimeout, ICEFailedTimeout and ICEKeepalive tune how fast
+	// a vanished peer is noticed; defaults 4s, 8s and 2s.
+	ICEDisconnectedTimeout time.Duration
+	ICEFailedTimeout       time.Duration
+	ICEKeepalive           time.Duration
+	// GatherTimeout bounds candidate gathering before the answer is sent
+	// (it matters only with STUN/TURN servers); default 2s.
+	GatherTimeout time.Duration
+	// WriteQueueSize is the number of packets queued per peer before it
+	// starts losing packets; default 512.
+	WriteQueueSize int
+	// AllowOrigin is the CORS Access-Control-Allow-Origin value; default "*".
+	AllowOrigin string
+	// Logger is the parent logger; the server adds component=webrtc.
+	Logger zerolog.Logger
+
+	// interfaces lists the machine's interfaces; default net.Interfaces. Tests replace it.
+	interfaces func() ([]netInterface, error)
+}
+
+func (o *Options) setDefaults() error {
+	if o.Paths == nil {
+		return fmt.Errorf("webrtc options: Paths is required")
+	}
+	if o.Address == "" {
+		o.Address = ":8889"
+	}
+	if o.ICEUDPMuxAddress == "" {
+		o.ICEUDPMuxAddress = ":8189"
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.ICEDisconnectedTimeout <= 0 {
+		o.ICEDisconnectedTimeout = 4 * time.Second
+	}
+	if o.ICEFailedTimeout <= 0 {
+		o.ICEFailedTimeout = 8 * time.Second
+	}
+	if o.ICEKeepalive <= 0 {
+		o.ICEKeepalive = 2 * time.Second
+	}
+	if o.GatherTimeout <= 0 {
+		o.GatherTimeout = 2 * time.Second
+	}
+	if o.WriteQueueSize <= 0 {
+		o.WriteQueueSize = 512
+	}
+	if o.AllowOrigin == "" {
+		o.AllowOrigin = "*"
+	}
+	if o.interfaces == nil {
+		o.interfaces = systemInterfaces
+	}
+	if !o.IPsFromInterfaces && len(o.AdditionalHosts) == 0 && len(o.ICEServers) == 0 {
+		return fmt.Errorf("webrtc options: ipsFromInterfaces is off and additionalHosts and iceServers are empty: no candidate could be announced")
+	}
+	return nil
+}
+
+// netInterface is what candidate selection needs to know of an interface.
+type netInterface struct {
+	Name  string
+	Up    bool
+	Loop  bool
+	Addrs []net.IP
+}
+
+func systemInterfaces() ([]netInterface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	out := make([]netInterface, 0, len(ifs))
+	for _, ifc := range ifs {
+		ni := netInterface{
+			Name: ifc.Name,
+			Up:   ifc.Flags&net.FlagUp != 0,
+			Loop: ifc.Flags&net.FlagLoopback != 0,
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				ni.Addrs = append(ni.Addrs, ipn.IP)
+			}
+		}
+		out = append(out, ni)
+	}
+	return out, nil
+}

@@ -1,0 +1,616 @@
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	pwebrtc "github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
+)
+
+// Paths is the streaming core as the server uses it; *streaming.Manager
+// satisfies it. Acquire starts an on-demand source and waits for it.
+type Paths interface {
+	Acquire(ctx context.Context, name string, req streaming.ReaderRequest) (*streaming.Lease, error)
+}
+
+// PathLister lists paths for the index page; *streaming.Manager satisfies it.
+type PathLister interface {
+	Paths() []streaming.PathInfo
+}
+
+// Authenticator checks a request; *auth.Authenticator satisfies it. Any
+// error means 401, so the player asks for (other) credentials.
+type Authenticator interface {
+	Check(r auth.Request) error
+}
+
+// maxBody bounds WHEP request bodies.
+const maxBody = 64 << 10
+
+// Server is the WHEP server and player page.
+type Server struct {
+	o   Options
+	log zerolog.Logger
+	ice *iceStack
+	ln  net.Listener
+	hs  *http.Server
+
+	mu       sync.Mutex
+	ctx      context.Context // Run's; nil before Run
+	sessions map[string]*session
+	closed   bool
+	bframes  map[string]string // path -> SPS seen with B-frames
+	wg       sync.WaitGroup    // session goroutines
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New binds the HTTP and ICE sockets and builds the pion API. Run serves;
+// a Server that is never Run must be Closed.
+func New(o Options) (*Server, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		o:        o,
+		log:      o.Logger.With().Str("component", "webrtc").Logger(),
+		sessions: map[string]*session{},
+		bframes:  map[string]string{},
+	}
+	var err error
+	s.ice, err = newICEStack(&s.o, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", o.Address)
+	if err != nil {
+		_ = s.ice.close()
+		return nil, fmt.Errorf("listen webrtc http %s: %w", o.Address, err)
+	}
+	s.hs = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          nil,
+	}
+	return s, nil
+}
+
+// Addr is the HTTP address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// ICEUDPAddr is the ICE UDP socket's address.
+func (s *Server) ICEUDPAddr() net.Addr { return s.ice.udpConn.LocalAddr() }
+
+// Sessions is the number of live WHEP sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Run serves until ctx ends, then closes every session and socket and
+// waits for every goroutine. It returns nil on a clean stop.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	s.hs.BaseContext = func(net.Listener) context.Context { return ctx }
+
+	s.log.Info().Str("address", s.ln.Addr().String()).Str("iceUDP", s.ICEUDPAddr().String()).Msg("webrtc server listening")
+	errc := make(chan error, 1)
+	go func() { errc <- s.hs.Serve(s.ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("serve webrtc http: %w", err)
+	}
+	cancel() // ends waiting requests and every session
+	shCtx, shCancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if e := s.hs.Shutdown(shCtx); e != nil {
+		_ = s.hs.Close()
+	}
+	shCancel()
+	if err == nil {
+		<-errc
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops every session and releases the sockets; Run calls it.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for _, ss := range s.sessions {
+			ss.stop(ErrServerClosed)
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+		_ = s.ln.Close()
+		s.closeErr = s.ice.close()
+	})
+	return s.closeErr
+}
+
+func (s *Server) remove(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss.id)
+	s.mu.Unlock()
+}
+
+func (s *Server) markBFrames(path string, f format.Format) {
+	if h, ok := f.(*format.H264); ok {
+		sps, _ := h.SafeParams()
+		s.mu.Lock()
+		s.bframes[path] = string(sps)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) knownBFrames(path string, f format.Format) bool {
+	h, ok := f.(*format.H264)
+	if !ok {
+		return false
+	}
+	sps, _ := h.SafeParams()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen, ok := s.bframes[path]
+	return ok && seen == string(sps)
+}
+
+// ServeHTTP routes: GET / (index), GET /<path> (player), POST /<path>/whep,
+// PATCH and DELETE /<path>/whep/<session>, OPTIONS anywhere.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", s.o.AllowOrigin)
+	h.Set("Access-Control-Expose-Headers", "Location, ETag, Accept-Patch, Link, WWW-Authenticate")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "OPTIONS, GET, POST, PATCH, DELETE")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, X-Requested-With")
+		h.Set("Access-Control-Max-Age", "86400")
+		if strings.HasSuffix(r.URL.Path, "/whep") {
+			h.Set("Accept-Post", "application/sdp")
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	if p == "" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		s.serveIndex(w, r)
+		return
+	}
+	if name, ok := strings.CutSuffix(p, "/whep"); ok {
+		if r.Method != http.MethodPost {
+			httpError(w, http.StatusMethodNotAllowed, "use POST with an sdp offer")
+			return
+		}
+		s.servePost(w, r, name)
+		return
+	}
+	if i := strings.LastIndex(p, "/whep/"); i > 0 {
+		name, id := p[:i], p[i+len("/whep/"):]
+		switch r.Method {
+		case http.MethodPatch:
+			s.servePatch(w, r, name, id)
+		case http.MethodDelete:
+			s.serveDelete(w, name, id)
+		default:
+			httpError(w, http.StatusMethodNotAllowed, "use PATCH or DELETE on a session")
+		}
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if !validPathName(p) {
+		httpError(w, http.StatusNotFound, "not found")
+		return
+	}
+	s.servePlayer(w, r, p)
+}
+
+// validPathName follows the path naming rule: letters, digits, _ - . /,
+// at most 64 characters, no empty or dot-only segments.
+func validPathName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, seg := range strings.Split(n, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	for _, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '_', c == '-', c == '.', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// credentials reads HTTP Basic or Bearer credentials; the header is never
+// logged. A bearer token is "user:pass", plain or base64, as for RTSP.
+func credentials(r *http.Request) (user, pass string) {
+	a := r.Header.Get("Authorization")
+	scheme, rest, ok := strings.Cut(a, " ")
+	if !ok {
+		return "", ""
+	}
+	rest = strings.TrimSpace(rest)
+	switch strings.ToLower(scheme) {
+	case "basic":
+		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			user, pass, _ = strings.Cut(string(b), ":")
+		}
+	case "bearer":
+		if u, p, ok := strings.Cut(rest, ":"); ok {
+			return u, p
+		}
+		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			user, pass, _ = strings.Cut(string(b), ":")
+		}
+	}
+	return user, pass
+}
+
+func remoteIP(r *http.Request) net.IP {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(host)
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, path string) bool {
+	if s.o.Auth == nil {
+		return true
+	}
+	user, pass := credentials(r)
+	err := s.o.Auth.Check(auth.Request{Action: auth.ActionRead, Path: path, IP: remoteIP(r), User: user, Pass: pass})
+	if err != nil {
+		s.log.Info().Str("path", path).Str("user", user).Str("remote", r.RemoteAddr).Msg("webrtc reader denied")
+		// The player page asks for credentials itself; a Basic challenge
+		// would make the browser pop its own dialog over it.
+		if r.Header.Get("X-Requested-With") == "" {
+			w.Header().Add("WWW-Authenticate", `Basic realm="camgate"`)
+		}
+		w.Header().Add("WWW-Authenticate", `Bearer realm="camgate"`)
+		httpError(w, http.StatusUnauthorized, "authentication required")
+		return false
+	}
+	return true
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) {
+	if !validPathName(name) {
+		httpError(w, http.StatusNotFound, "path not found")
+		return
+	}
+	if !s.authorize(w, r, name) {
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/sdp") {
+		httpError(w, http.StatusUnsupportedMediaType, "content type must be application/sdp")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			httpError(w, http.StatusRequestEntityTooLarge, ErrBodyTooLarge.Error()+": limit is 64 KiB")
+			return
+		}
+		httpError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	off, err := parseOffer(string(body))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+
+	start := time.Now()
+	var raddr net.Addr
+	if ap, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		raddr = ap
+	}
+	lease, err := s.o.Paths.Acquire(r.Context(), name, streaming.ReaderRequest{Protocol: "webrtc", RemoteAddr: raddr})
+	if err != nil {
+		s.acquireError(w, name, err)
+		return
+	}
+	ss, answer, code, err := s.newSession(r, name, lease, off, string(body))
+	if err != nil {
+		lease.Release()
+		s.log.Info().Err(err).Str("path", name).Str("remote", r.RemoteAddr).Msg("webrtc offer refused")
+		httpError(w, code, err.Error())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", "/"+name+"/whep/"+ss.id)
+	h.Set("ETag", ss.etag)
+	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+	ss.log.Info().Dur("setup", time.Since(start)).Msg("webrtc session created")
+}
+
+func (s *Server) acquireError(w http.ResponseWriter, name string, err error) {
+	s.log.Info().Err(err).Str("path", name).Msg("webrtc reader could not acquire path")
+	switch {
+	case errors.Is(err, streaming.ErrPathNotFound), errors.Is(err, streaming.ErrNoStream):
+		httpError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, streaming.ErrTooManyReaders), errors.Is(err, streaming.ErrStartTimeout),
+		errors.Is(err, streaming.ErrClosed), errors.Is(err, context.Canceled):
+		w.Header().Set("Retry-After", "2")
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		httpError(w, http.StatusInternalServerError, "acquire path: "+err.Error())
+	}
+}
+
+// newSession negotiates the peer connection for an acquired path. On error
+// it returns the HTTP status to answer with; the caller releases the lease.
+func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease, off *offered, offer string) (_ *session, answer string, code int, err error) {
+	strm := lease.Stream()
+	video, audio, err := planTracks(strm.Desc(), off)
+	if err != nil {
+		if errors.Is(err, ErrBFrames) {
+			return nil, "", http.StatusNotAcceptable, err
+		}
+		return nil, "", http.StatusNotAcceptable, err
+	}
+	if video != nil && s.knownBFrames(name, video.format) {
+		return nil, "", http.StatusNotAcceptable, ErrBFrames
+	}
+
+	pc, err := s.ice.api.NewPeerConnection(pwebrtc.Configuration{ICEServers: s.ice.iceServers})
+	if err != nil {
+		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = pc.Close()
+		}
+	}()
+
+	s.mu.Lock()
+	parent := s.ctx
+	s.mu.Unlock()
+	if parent == nil {
+		return nil, "", http.StatusServiceUnavailable, ErrServerClosed
+	}
+	ctx, cancel := context.WithCancel(parent)
+	ss := &session{
+		id:        newID(),
+		path:      name,
+		srv:       s,
+		lease:     lease,
+		strm:      strm,
+		q:         streaming.NewQueue(s.o.WriteQueueSize),
+		pc:        pc,
+		video:     video,
+		audio:     audio,
+		ctx:       ctx,
+		cancel:    cancel,
+		connected: make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	ss.etag = `"` + ss.id[:12] + `"`
+	ss.log = s.log.With().Str("path", name).Str("session", ss.id[:8]).Str("remote", r.RemoteAddr).Logger()
+	defer func() {
+		if !ok {
+			cancel()
+		}
+	}()
+
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return nil, "", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	if video != nil {
+		if ss.vtrack, err = s.addTrack(ss, video, "video"); err != nil {
+			return nil, "", http.StatusInternalServerError, err
+		}
+		if ss.rp, err = newRepacketizerFor(video); err != nil {
+			return nil, "", http.StatusInternalServerError, err
+		}
+	}
+	if audio != nil {
+		if ss.atrack, err = s.addTrack(ss, audio, "audio"); err != nil {
+			return nil, "", http.StatusInternalServerError, err
+		}
+	}
+	pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
+		ss.log.Debug().Str("state", st.String()).Msg("peer connection state")
+		switch st {
+		case pwebrtc.PeerConnectionStateConnected:
+			ss.markConnected()
+		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed:
+			ss.stop(ErrPeerGone)
+		}
+	})
+
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return nil, "", http.StatusBadRequest, fmt.Errorf("%w: create answer: %w", ErrBadOffer, err)
+	}
+	gathered := pwebrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return nil, "", http.StatusInternalServerError, fmt.Errorf("set local description: %w", err)
+	}
+	gt := time.NewTimer(s.o.GatherTimeout)
+	select {
+	case <-gathered:
+	case <-gt.C:
+		ss.log.Debug().Msg("ice gathering not complete in time; answering with what is gathered")
+	case <-r.Context().Done():
+		gt.Stop()
+		return nil, "", http.StatusServiceUnavailable, r.Context().Err()
+	}
+	gt.Stop()
+	ss.remoteUfrag = iceUfrag(offer)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, "", http.StatusServiceUnavailable, ErrServerClosed
+	}
+	s.sessions[ss.id] = ss
+	s.wg.Add(1)
+	s.mu.Unlock()
+	ok = true
+	go func() {
+		defer s.wg.Done()
+		ss.run()
+	}()
+	strm.AddReader(ss)
+	return ss, pc.LocalDescription().SDP, http.StatusCreated, nil
+}
+
+func (s *Server) addTrack(ss *session, tp *trackPlan, kind string) (*pwebrtc.TrackLocalStaticRTP, error) {
+	tr, err := pwebrtc.NewTrackLocalStaticRTP(tp.codec, kind, "camgate")
+	if err != nil {
+		return nil, fmt.Errorf("new %s track: %w", kind, err)
+	}
+	sender, err := ss.pc.AddTrack(tr)
+	if err != nil {
+		return nil, fmt.Errorf("add %s track: %w", kind, err)
+	}
+	ss.drainRTCP(sender)
+	return tr, nil
+}
+
+func iceUfrag(sdpText string) string {
+	for _, line := range strings.Split(sdpText, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (s *Server) lookup(name, id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[id]
+	if ss == nil || ss.path != name {
+		return nil
+	}
+	return ss
+}
+
+func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, name, id string) {
+	ss := s.lookup(name, id)
+	if ss == nil {
+		httpError(w, http.StatusNotFound, ErrSessionNotFound.Error())
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/trickle-ice-sdpfrag") {
+		httpError(w, http.StatusUnsupportedMediaType, "content type must be application/trickle-ice-sdpfrag")
+		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != ss.etag {
+		httpError(w, http.StatusPreconditionFailed, "etag does not match the session")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, ErrBodyTooLarge.Error())
+		return
+	}
+	mid := ""
+	var cands []string
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			if u := strings.TrimPrefix(line, "a=ice-ufrag:"); u != ss.remoteUfrag {
+				httpError(w, http.StatusNotImplemented, ErrICERestart.Error())
+				return
+			}
+		case strings.HasPrefix(line, "a=mid:"):
+			mid = strings.TrimPrefix(line, "a=mid:")
+		case strings.HasPrefix(line, "a=candidate:"):
+			cands = append(cands, strings.TrimPrefix(line, "a="))
+		}
+	}
+	for _, c := range cands {
+		init := pwebrtc.ICECandidateInit{Candidate: c}
+		if mid != "" {
+			m := mid
+			init.SDPMid = &m
+		} else {
+			var zero uint16
+			init.SDPMLineIndex = &zero
+		}
+		if err := ss.pc.AddICECandidate(init); err != nil {
+			httpError(w, http.StatusBadRequest, "bad candidate: "+err.Error())
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) serveDelete(w http.ResponseWriter, name, id string) {
+	ss := s.lookup(name, id)
+	if ss == nil {
+		httpError(w, http.StatusNotFound, ErrSessionNotFound.Error())
+		return
+	}
+	ss.stop(errDeleted)
+	select {
+	case <-ss.done:
+	case <-time.After(5 * time.Second):
+	}
+	w.WriteHeader(http.StatusOK)
+}

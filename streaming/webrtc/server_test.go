@@ -1,0 +1,391 @@
+package webrtc
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"go.uber.org/goleak"
+
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func readers(m *streaming.Manager, name string) int {
+	pi, ok := m.Path(name)
+	if !ok {
+		return -1
+	}
+	return pi.Readers
+}
+
+func TestWHEPPlaysH264AndAudio(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, true)
+	srv := startServer(t, Options{Paths: m, Lister: m})
+
+	c := newClient(t, loopbackAPI(t, false))
+	c.post(srv.base, "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	if !strings.HasPrefix(c.loc, "/cam/whep/") || c.etag == "" {
+		t.Fatalf("Location %q ETag %q", c.loc, c.etag)
+	}
+	if !strings.Contains(c.body, "packetization-mode=1") || !strings.Contains(c.body, "profile-level-id=42") {
+		t.Errorf("answer lacks the negotiated H264 profile:\n%s", c.body)
+	}
+	if strings.Contains(c.body, ".local") {
+		t.Errorf("answer has an mDNS candidate:\n%s", c.body)
+	}
+	if !strings.Contains(c.body, "127.0.0.1 ") {
+		t.Errorf("answer lacks the 127.0.0.1 candidate:\n%s", c.body)
+	}
+	select {
+	case <-c.gotIDR:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no IDR within 10 s; NAL types so far %v", c.nalTypes())
+	}
+	nals := c.nalTypes()
+	// Parameter sets must precede the first IDR, although the source never
+	// sends them in-band.
+	sps, pps, idr := -1, -1, -1
+	for i, n := range nals {
+		switch {
+		case n == 7 && sps < 0:
+			sps = i
+		case n == 8 && pps < 0:
+			pps = i
+		case n == 5 && idr < 0:
+			idr = i
+		}
+	}
+	if sps < 0 || pps < 0 || idr < 0 || sps > idr || pps > idr {
+		t.Fatalf("NAL types %v: want SPS and PPS before the first IDR", nals)
+	}
+	if nals[0] != 7 {
+		t.Errorf("first NAL type = %d, want 7 (a reader starts on the keyframe group)", nals[0])
+	}
+	waitFor(t, "50 video and 10 audio packets", 10*time.Second, func() bool {
+		return c.video.Load() >= 50 && c.audio.Load() >= 10
+	})
+	if got := readers(m, "cam"); got != 1 {
+		t.Errorf("readers = %d, want 1", got)
+	}
+
+	res, _ := doRequest(t, http.MethodDelete, srv.base+c.loc, "", "")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE = %d", res.StatusCode)
+	}
+	if got := readers(m, "cam"); got != 0 {
+		t.Errorf("readers after DELETE = %d, want 0", got)
+	}
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("sessions after DELETE = %d", n)
+	}
+	res, _ = doRequest(t, http.MethodDelete, srv.base+c.loc, "", "")
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("second DELETE = %d, want 404", res.StatusCode)
+	}
+}
+
+func TestDeleteReleasesOnDemandSource(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{
+		"demo": {Source: streaming.SourceDemo, SourceOnDemand: true, CloseAfter: 50 * time.Millisecond},
+	})
+	srv := startServer(t, Options{Paths: m})
+	if pi, _ := m.Path("demo"); pi.State != streaming.StateIdle {
+		t.Fatalf("state before = %v, want idle", pi.State)
+	}
+	c := newClient(t, loopbackAPI(t, false))
+	c.post(srv.base, "demo")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	select {
+	case <-c.gotIDR:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no IDR from the demo source; NAL types %v", c.nalTypes())
+	}
+	if pi, _ := m.Path("demo"); pi.State != streaming.StateReady || pi.Readers != 1 {
+		t.Fatalf("while playing: state %v readers %d", pi.State, pi.Readers)
+	}
+	res, _ := doRequest(t, http.MethodDelete, srv.base+c.loc, "", "")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE = %d", res.StatusCode)
+	}
+	waitFor(t, "the on-demand source to close", 5*time.Second, func() bool {
+		pi, _ := m.Path("demo")
+		return pi.State == streaming.StateIdle && pi.Readers == 0
+	})
+}
+
+func TestHandshakeTimeoutReleasesReader(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, false)
+	srv := startServer(t, Options{Paths: m, HandshakeTimeout: 500 * time.Millisecond})
+
+	// The offer is sent but the answer never applied: no ICE checks arrive.
+	c := newClient(t, loopbackAPI(t, false))
+	body := c.offer()
+	res, _ := doRequest(t, http.MethodPost, srv.base+"/cam/whep", "application/sdp", body)
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST = %d", res.StatusCode)
+	}
+	if got := readers(m, "cam"); got != 1 {
+		t.Fatalf("readers = %d, want 1", got)
+	}
+	waitFor(t, "the unconnected session to be dropped", 5*time.Second, func() bool {
+		return srv.Sessions() == 0 && readers(m, "cam") == 0
+	})
+}
+
+func TestVanishedPeerIsCleanedUp(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, false)
+	srv := startServer(t, Options{Paths: m, ICEDisconnectedTimeout: 300 * time.Millisecond,
+		ICEFailedTimeout: 600 * time.Millisecond, ICEKeepalive: 100 * time.Millisecond})
+
+	api, closeSocket := vanishingAPI(t)
+	c := newClient(t, api)
+	c.post(srv.base, "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	select {
+	case <-c.gotIDR:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no IDR")
+	}
+	// The peer disappears without DTLS close or DELETE (cable pulled).
+	closeSocket()
+	waitFor(t, "ICE failure to end the session", 10*time.Second, func() bool {
+		return srv.Sessions() == 0 && readers(m, "cam") == 0
+	})
+}
+
+func TestRequestErrors(t *testing.T) {
+	mjpeg := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MJPEG{}}}
+	m := newManager(t, map[string]streaming.PathConfig{
+		"cam":     {Source: streaming.SourcePublisher},
+		"bframes": {Source: streaming.SourcePublisher},
+		"mjpeg":   {Source: streaming.SourcePublisher},
+		"few":     {Source: streaming.SourcePublisher, MaxReaders: 1},
+		"secret":  {Source: streaming.SourcePublisher},
+	})
+	publish(t, m, "cam", spsBaseline, false)
+	publish(t, m, "bframes", spsHighBFrames, false)
+	publish(t, m, "few", spsBaseline, false)
+	publish(t, m, "secret", spsBaseline, false)
+	pubMJPEG, err := m.Publish("mjpeg", &description.Session{Medias: []*description.Media{mjpeg}}, streaming.ReaderRequest{}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubMJPEG.Close()
+	au, err := auth.New([]auth.User{
+		{Name: "any", Permissions: []auth.Permission{{Action: auth.ActionRead, Path: "~^(cam|bframes|mjpeg|few|nope)$"}}},
+		{Name: "ops", Pass: "s3cret", Permissions: []auth.Permission{{Action: auth.ActionRead}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, Options{Paths: m, Auth: au})
+	api := loopbackAPI(t, false)
+	offer := newClient(t, api).offer()
+
+	cases := []struct {
+		name, path, ctype, body string
+		header                  []string
+		want                    int
+		contains                string
+	}{
+		{"malformed sdp", "cam", "application/sdp", "hello", nil, 400, "bad sdp offer"},
+		{"no media", "cam", "application/sdp", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", nil, 400, "no audio or video"},
+		{"wrong type", "cam", "text/plain", offer, nil, 415, "application/sdp"},
+		{"too large", "cam", "application/sdp", strings.Repeat("a", maxBody+1), nil, 413, "64 KiB"},
+		{"unknown path", "nope", "application/sdp", offer, nil, 404, "not found"},
+		{"bad path name", "a..b/../c", "application/sdp", offer, nil, 404, ""},
+		{"mjpeg", "mjpeg", "application/sdp", offer, nil, 406, "M-JPEG"},
+		{"b-frames", "bframes", "application/sdp", offer, nil, 406, "b-frames"},
+		{"no credentials", "secret", "application/sdp", offer, nil, 401, "authentication"},
+		{"wrong password", "secret", "application/sdp", offer, []string{"Authorization", "Basic b3BzOndyb25n"}, 401, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, body := doRequest(t, http.MethodPost, srv.base+"/"+tc.path+"/whep", tc.ctype, tc.body, tc.header...)
+			if res.StatusCode != tc.want || !strings.Contains(body, tc.contains) {
+				t.Fatalf("= %d %q, want %d containing %q", res.StatusCode, body, tc.want, tc.contains)
+			}
+			if tc.want == 401 && res.Header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("refused requests left %d sessions", n)
+	}
+	for _, p := range []string{"cam", "bframes", "mjpeg", "few", "secret"} {
+		if r := readers(m, p); r != 0 {
+			t.Errorf("refused requests left %d readers on %s", r, p)
+		}
+	}
+
+	t.Run("credentials accepted", func(t *testing.T) {
+		for _, h := range []string{"Basic b3BzOnMzY3JldA==", "Bearer ops:s3cret"} {
+			c := newClient(t, api)
+			c.post(srv.base, "secret", "Authorization", h)
+			if c.status != http.StatusCreated {
+				t.Fatalf("%s: POST = %d %s", h[:6], c.status, c.body)
+			}
+		}
+	})
+	t.Run("maxReaders", func(t *testing.T) {
+		c1 := newClient(t, api)
+		c1.post(srv.base, "few")
+		if c1.status != http.StatusCreated {
+			t.Fatalf("first reader: %d %s", c1.status, c1.body)
+		}
+		c2 := newClient(t, api)
+		c2.post(srv.base, "few")
+		if c2.status != http.StatusServiceUnavailable || !strings.Contains(c2.body, "too many readers") {
+			t.Fatalf("second reader: %d %s", c2.status, c2.body)
+		}
+	})
+	t.Run("cors", func(t *testing.T) {
+		res, _ := doRequest(t, http.MethodOptions, srv.base+"/cam/whep", "", "")
+		if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "PATCH") ||
+			!strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), "Location") {
+			t.Fatalf("OPTIONS = %d %v", res.StatusCode, res.Header)
+		}
+	})
+}
+
+func TestPatchTrickle(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, false)
+	srv := startServer(t, Options{Paths: m})
+	c := newClient(t, loopbackAPI(t, false))
+	c.post(srv.base, "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d", c.status)
+	}
+	ufrag := iceUfrag(c.pc.LocalDescription().SDP)
+	frag := "a=ice-ufrag:" + ufrag + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n"
+	res, body := doRequest(t, http.MethodPatch, srv.base+c.loc, "application/trickle-ice-sdpfrag", frag, "If-Match", c.etag)
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH = %d %s", res.StatusCode, body)
+	}
+	res, _ = doRequest(t, http.MethodPatch, srv.base+c.loc, "application/trickle-ice-sdpfrag", frag, "If-Match", `"other"`)
+	if res.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("PATCH with a stale ETag = %d, want 412", res.StatusCode)
+	}
+	restart := strings.Replace(frag, ufrag, "newufrag", 1)
+	res, _ = doRequest(t, http.MethodPatch, srv.base+c.loc, "application/trickle-ice-sdpfrag", restart)
+	if res.StatusCode != http.StatusNotImplemented {
+		t.Errorf("ICE restart PATCH = %d, want 501", res.StatusCode)
+	}
+	res, _ = doRequest(t, http.MethodPatch, srv.base+"/cam/whep/0000", "application/trickle-ice-sdpfrag", frag)
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("PATCH unknown session = %d, want 404", res.StatusCode)
+	}
+}
+
+func TestTwentyConcurrentReaders(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, true)
+	srv := startServer(t, Options{Paths: m})
+	api := loopbackAPI(t, false)
+
+	const n = 20
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = newClient(t, api)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.post(srv.base, "cam")
+			if c.status != http.StatusCreated {
+				errs <- fmt.Errorf("POST = %d %s", c.status, c.body)
+				return
+			}
+			select {
+			case <-c.gotIDR:
+			case <-time.After(15 * time.Second):
+				errs <- fmt.Errorf("reader got no IDR")
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	if got := readers(m, "cam"); got != n {
+		t.Errorf("readers = %d, want %d", got, n)
+	}
+	waitFor(t, "every reader to get 25 video packets", 10*time.Second, func() bool {
+		for _, c := range clients {
+			if c.video.Load() < 25 || c.audio.Load() < 5 {
+				return false
+			}
+		}
+		return true
+	})
+	// Stopping the server closes every peer and releases every reader.
+	srv.stop()
+	if got := readers(m, "cam"); got != 0 {
+		t.Errorf("readers after stop = %d", got)
+	}
+}
+
+func TestIndexAndPlayerPages(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{
+		"demo":        {Source: streaming.SourceDemo, SourceOnDemand: true},
+		"yard/gate-1": {Source: streaming.SourcePublisher},
+	})
+	srv := startServer(t, Options{Paths: m, Lister: m})
+	res, body := doRequest(t, http.MethodGet, srv.base+"/", "", "")
+	if res.StatusCode != 200 || !strings.Contains(body, `href="/demo"`) || !strings.Contains(body, `href="/yard/gate-1"`) || !strings.Contains(body, "idle") {
+		t.Fatalf("index = %d\n%s", res.StatusCode, body)
+	}
+	res, body = doRequest(t, http.MethodGet, srv.base+"/yard/gate-1", "", "")
+	if res.StatusCode != 200 || !strings.Contains(body, `data-path="yard/gate-1"`) || !strings.Contains(body, "RTCPeerConnection") {
+		t.Fatalf("player = %d\n%s", res.StatusCode, body)
+	}
+	if strings.Contains(body, "<script src") || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Error("player page loads something from elsewhere")
+	}
+	res, _ = doRequest(t, http.MethodGet, srv.base+"/bad%20name", "", "")
+	if res.StatusCode != 404 {
+		t.Errorf("player for an invalid name = %d", res.StatusCode)
+	}
+}
+
+func TestBodyReadErrorDoesNotLeak(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	srv := startServer(t, Options{Paths: m})
+	// A publisher path with no publisher: 404, nothing acquired.
+	c := newClient(t, loopbackAPI(t, false))
+	c.post(srv.base, "cam")
+	if c.status != http.StatusNotFound || !bytes.Contains([]byte(c.body), []byte("no stream")) {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+}

@@ -1,0 +1,197 @@
+package webrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	pwebrtc "github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/camgate/camgate/streaming"
+)
+
+// session is one WHEP peer: a reader of one path. Its run goroutine owns
+// the teardown; everything else only asks it to stop.
+type session struct {
+	id    string
+	path  string
+	etag  string
+	srv   *Server
+	log   zerolog.Logger
+	lease *streaming.Lease
+	strm  *streaming.Stream
+	q     *streaming.Queue
+	pc    *pwebrtc.PeerConnection
+
+	video, audio   *trackPlan
+	vtrack, atrack *pwebrtc.TrackLocalStaticRTP
+	rp             *repacketizer
+
+	remoteUfrag string
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	connected chan struct{}
+	connOnce  sync.Once
+	stopMu    sync.Mutex
+	cause     error // the first stop's
+	drains    sync.WaitGroup
+	done      chan struct{}
+}
+
+// WritePacket implements streaming.Reader: it only queues, never blocks.
+func (s *session) WritePacket(p *streaming.Packet) bool {
+	if (s.video != nil && p.Media == s.video.media && p.Format == s.video.format) ||
+		(s.audio != nil && p.Media == s.audio.media && p.Format == s.audio.format) {
+		return s.q.Push(p)
+	}
+	return true // not a track this peer plays
+}
+
+// Close implements streaming.Reader: the stream ended.
+func (s *session) Close(err error) {
+	if err == nil {
+		err = streaming.ErrStreamClosed
+	}
+	s.stop(err)
+}
+
+// stop asks the session to end; it does not wait.
+func (s *session) stop(cause error) {
+	s.stopMu.Lock()
+	if s.cause == nil {
+		s.cause = cause
+	}
+	s.stopMu.Unlock()
+	s.cancel()
+}
+
+func (s *session) stopCause() error {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	return s.cause
+}
+
+func (s *session) markConnected() {
+	s.connOnce.Do(func() { close(s.connected) })
+}
+
+// drainRTCP reads a sender's RTCP so the interceptors (NACK, reports) run.
+func (s *session) drainRTCP(sender *pwebrtc.RTPSender) {
+	s.drains.Add(1)
+	go func() {
+		defer s.drains.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// run waits for the peer to connect, then moves packets from the queue to
+// the tracks until the session stops; it then releases everything.
+func (s *session) run() {
+	defer close(s.done)
+	defer s.teardown()
+
+	timer := time.NewTimer(s.srv.o.HandshakeTimeout)
+	select {
+	case <-s.connected:
+		timer.Stop()
+		s.log.Debug().Msg("peer connected")
+	case <-timer.C:
+		s.stop(ErrHandshakeTimeout)
+		return
+	case <-s.ctx.Done():
+		timer.Stop()
+		return
+	}
+
+	var writeVideo func(*rtpPacket) error
+	if s.vtrack != nil {
+		writeVideo = s.vtrack.WriteRTP
+	}
+	buf := make([]*streaming.Packet, 64)
+	for {
+		n, err := s.q.Pop(s.ctx, buf)
+		if err != nil {
+			s.stop(err)
+			return
+		}
+		for i, p := range buf[:n] {
+			if err == nil {
+				err = s.write(p, writeVideo)
+			}
+			p.Release()
+			buf[i] = nil
+		}
+		if err != nil {
+			s.stop(err)
+			return
+		}
+	}
+}
+
+func (s *session) write(p *streaming.Packet, writeVideo func(*rtpPacket) error) error {
+	if s.video != nil && p.Media == s.video.media {
+		if s.rp == nil {
+			return writeVideo(p.RTP)
+		}
+		if err := s.rp.process(p.RTP, p, writeVideo); err != nil {
+			if errors.Is(err, ErrBFrames) {
+				s.srv.markBFrames(s.path, s.video.format)
+			}
+			return err
+		}
+		return nil
+	}
+	if s.atrack != nil {
+		if err := s.atrack.WriteRTP(p.RTP); err != nil {
+			return fmt.Errorf("write audio: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *session) teardown() {
+	s.stop(s.ctx.Err()) // the server's context may have ended first
+	s.strm.RemoveReader(s)
+	s.q.Close()
+	if s.rp != nil {
+		s.rp.releaseAll()
+	}
+	s.lease.Release()
+	if err := s.pc.Close(); err != nil {
+		s.log.Debug().Err(err).Msg("close peer connection")
+	}
+	s.drains.Wait()
+	s.srv.remove(s)
+
+	cause := s.stopCause()
+	ev := s.log.Info()
+	if errors.Is(cause, ErrBFrames) {
+		ev = s.log.Warn()
+	}
+	ev.AnErr("reason", cause).Uint64("dropped", s.q.Dropped()).Msg("webrtc session closed")
+}
+
+// errDeleted is the stop cause of a DELETE.
+var errDeleted = errors.New("deleted by the peer")
+
+// newRepacketizer returns the video processor for a plan, or nil for
+// formats passed through as they are.
+func newRepacketizerFor(tp *trackPlan) (*repacketizer, error) {
+	switch f := tp.format.(type) {
+	case *format.H264:
+		return newH264Repacketizer(f, tp.reorderUnknown)
+	case *format.H265:
+		return newH265Repacketizer(f)
+	}
+	return nil, nil
+}
