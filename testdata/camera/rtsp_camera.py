@@ -72,8 +72,10 @@ def load_clip(path):
 
 class ClipFeeder:
     """Pushes the clip's frames into one media's appsrc at the clip's frame
-    rate, looping. appsrc stamps each buffer with the pipeline's running time
-    (do-timestamp), so timestamps stay continuous across the loop."""
+    rate, looping. Timestamps are exact multiples of the frame duration from
+    the pipeline's running time at the first push, so they stay continuous
+    across the loop and free of scheduling jitter (a 40 ms frame is stamped
+    40 ms after the previous one, like a camera's encoder does)."""
 
     def __init__(self, appsrc, frames, frame_ns):
         self.appsrc = appsrc
@@ -82,6 +84,7 @@ class ClipFeeder:
         self.index = 0
         self.start = time.monotonic_ns()
         self.pushed = 0
+        self.base = None
         self.source_id = GLib.timeout_add(5, self.tick)
 
     def tick(self):
@@ -90,7 +93,11 @@ class ClipFeeder:
             data, _ = self.frames[self.index]
             self.index = (self.index + 1) % len(self.frames)
             self.pushed += 1
+            if self.base is None:
+                clock = self.appsrc.get_clock()
+                self.base = clock.get_time() - self.appsrc.get_base_time() if clock else 0
             buf = Gst.Buffer.new_wrapped(data)
+            buf.pts = buf.dts = self.base + (self.pushed - 1) * self.frame_ns
             buf.duration = self.frame_ns
             if self.appsrc.emit("push-buffer", buf) != Gst.FlowReturn.OK:
                 # The media was unprepared (last client gone): stop.
@@ -152,7 +159,7 @@ def make_factory(args, clip, feeders):
     if clip:
         frames, caps, frame_ns = clip
         factory.set_launch(
-            "( appsrc name=src is-live=true do-timestamp=true format=time caps=\"%s\" ! "
+            "( appsrc name=src is-live=true format=time caps=\"%s\" ! "
             "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )" % caps
         )
 
