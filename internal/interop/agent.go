@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -81,7 +82,9 @@ type AgentOptions struct {
 	// Sections are merged into the top-level sections last, key by key:
 	// e.g. {"webrtc": {"address": "127.0.0.1:18889"}}.
 	Sections map[string]map[string]any
-	// Env is added to the agent's environment.
+	// Env is added to the agent's environment, from which every CAMGATE_*
+	// variable of the caller is removed: the agent reads those as config
+	// overrides and the tests must not depend on the caller's shell.
 	Env []string
 }
 
@@ -192,7 +195,14 @@ func (a *Agent) Restart(timeout time.Duration) error {
 }
 
 func (a *Agent) start(timeout time.Duration) error {
-	p, err := StartProcEnv(a.Opts.Dir, "camgate", a.Opts.Env, a.Opts.Bin, "run", "-c", a.ConfigPath)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CAMGATE_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, a.Opts.Env...)
+	p, err := StartProcEnv(a.Opts.Dir, "camgate", env, a.Opts.Bin, "run", "-c", a.ConfigPath)
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,10 @@ import (
 )
 
 // Python is the interpreter for the camera script: Debian's, which has gi
-// (a pyenv or venv python3 first on PATH usually has not). CAMGATE_PYTHON
+// (a pyenv or venv python3 first on PATH usually has not). CAMERA_PYTHON
 // overrides it.
 func Python() string {
-	if p := os.Getenv("CAMGATE_PYTHON"); p != "" {
+	if p := os.Getenv("CAMERA_PYTHON"); p != "" {
 		return p
 	}
 	return "/usr/bin/python3"

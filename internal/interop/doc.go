@@ -13,7 +13,7 @@
 // main_test.go owns TestMain (it builds the agent once and removes the shared
 // work dir); other test files in this package use AgentBin(t) and Clip(t)
 // from there and must not declare their own TestMain. Logs of every process
-// land in $CAMGATE_INTEROP_OUT/<test name>/ when that is set (CI sets it to
+// land in $INTEROP_OUT_DIR/<test name>/ when that is set (CI sets it to
 // .ci/out/interop), else in the test's temp dir.
 //
 // The fixtures are plain code (no build tag) so that the bench harness can use

@@ -80,11 +80,11 @@ func need(t testing.TB, progs ...string) {
 	}
 }
 
-// outDir is where this test's process logs go: $CAMGATE_INTEROP_OUT/<test>
+// outDir is where this test's process logs go: $INTEROP_OUT_DIR/<test>
 // when set (kept as CI artifacts), else the test's temp dir.
 func outDir(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("CAMGATE_INTEROP_OUT")
+	base := os.Getenv("INTEROP_OUT_DIR")
 	if base == "" {
 		return t.TempDir()
 	}

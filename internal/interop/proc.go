@@ -42,7 +42,7 @@ func StartProc(logDir, label, name string, args ...string) (*Proc, error) {
 	return StartProcEnv(logDir, label, nil, name, args...)
 }
 
-// StartProcEnv is StartProc with env added to the inherited environment.
+// StartProcEnv is StartProc with env as the whole environment (nil: inherit).
 func StartProcEnv(logDir, label string, env []string, name string, args ...string) (*Proc, error) {
 	if label == "" {
 		label = filepath.Base(name)
@@ -60,8 +60,8 @@ func StartProcEnv(logDir, label string, env []string, name string, args ...strin
 	cmd := exec.Command(name, args...)
 	cmd.Stdout = p
 	cmd.Stderr = p
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
+	if env != nil {
+		cmd.Env = env
 	}
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
