@@ -397,3 +397,28 @@ func doRequest(t testing.TB, method, url, ctype, body string, header ...string) 
 	res.Body.Close()
 	return res, string(b)
 }
+
+type nilPaths struct{}
+
+func (nilPaths) Acquire(context.Context, string, streaming.ReaderRequest) (*streaming.Lease, error) {
+	return nil, streaming.ErrPathNotFound
+}
+
+func pwebrtcConfig() pwebrtc.Configuration { return pwebrtc.Configuration{} }
+
+func gatherOffer(t testing.TB, pc *pwebrtc.PeerConnection) string {
+	t.Helper()
+	if _, err := pc.AddTransceiverFromKind(pwebrtc.RTPCodecTypeVideo, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := pwebrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(o); err != nil {
+		t.Fatal(err)
+	}
+	<-g
+	return pc.LocalDescription().SDP
+}

@@ -1,0 +1,316 @@
+package webrtc
+
+import (
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/pion/rtp"
+)
+
+func TestHostCandidates(t *testing.T) {
+	ifs := []netInterface{
+		{Name: "lo", Up: true, Loop: true, Addrs: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}},
+		{Name: "eth0", Up: true, Addrs: []net.IP{net.ParseIP("192.168.1.20"), net.ParseIP("fe80::1"), net.ParseIP("2001:db8::20")}},
+		{Name: "wlan0", Up: false, Addrs: []net.IP{net.ParseIP("192.168.2.20")}},
+		{Name: "docker0", Up: true, Addrs: []net.IP{net.ParseIP("172.17.0.1")}},
+		{Name: "veth12ab", Up: true, Addrs: []net.IP{net.ParseIP("169.254.3.3")}},
+		{Name: "br-4f2a", Up: true, Addrs: []net.IP{net.ParseIP("172.18.0.1")}},
+		{Name: "virbr0", Up: true, Addrs: []net.IP{net.ParseIP("192.168.122.1")}},
+		{Name: "enp3s0", Up: true, Addrs: []net.IP{net.ParseIP("10.0.0.5")}},
+	}
+	list := func() ([]netInterface, error) { return ifs, nil }
+	cases := []struct {
+		name         string
+		from         bool
+		only         []string
+		bound        net.IP
+		dual         bool
+		placeholders []net.IP
+		want         []string
+	}{
+		{"all usable, dual stack", true, nil, net.IPv6unspecified, true, nil,
+			[]string{"192.168.1.20:8189", "[2001:db8::20]:8189", "10.0.0.5:8189"}},
+		{"ipv4 socket", true, nil, net.IPv4zero, false, nil,
+			[]string{"192.168.1.20:8189", "10.0.0.5:8189"}},
+		{"listed only", true, []string{"enp3s0", "docker0"}, net.IPv4zero, false, nil,
+			[]string{"172.17.0.1:8189", "10.0.0.5:8189"}},
+		{"off, additional hosts only", false, nil, net.IPv4zero, false, []net.IP{net.IPv4zero},
+			[]string{"0.0.0.0:8189"}},
+		{"bound to one address", true, nil, net.ParseIP("10.0.0.5"), false, nil,
+			[]string{"10.0.0.5:8189"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &candidatePolicy{fromInterfaces: tc.from, only: tc.only, interfaces: list, bound: tc.bound,
+				dualStack: tc.dual, port: 8189, placeholders: tc.placeholders}
+			var got []string
+			for _, a := range p.hostAddrs() {
+				got = append(got, a.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAdditionalHostsOnly checks the rewrite rule end to end: with
+// interface addresses off, the answer's only candidate is the additional host.
+func TestAdditionalHostsOnly(t *testing.T) {
+	o := Options{Paths: nilPaths{}, Address: "127.0.0.1:0", ICEUDPMuxAddress: "0.0.0.0:0",
+		AdditionalHosts: []string{"192.0.2.7", "localhost-not-resolvable.invalid"}, Logger: testLogger(t)}
+	if err := o.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := newICEStack(&o, o.Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	pc, err := st.api.NewPeerConnection(pwebrtcConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	sdp := gatherOffer(t, pc)
+	var cands []string
+	for _, l := range strings.Split(sdp, "\n") {
+		if strings.HasPrefix(l, "a=candidate:") && strings.Contains(l, " 1 udp ") {
+			cands = append(cands, strings.TrimSpace(l))
+		}
+	}
+	if len(cands) != 1 || !strings.Contains(cands[0], " 192.0.2.7 ") {
+		t.Fatalf("candidates %q, want only 192.0.2.7", cands)
+	}
+}
+
+func TestParseOffer(t *testing.T) {
+	for _, tc := range offerCases {
+		o, err := parseOffer(tc.sdp)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("%s: err = %v", tc.name, err)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrBadOffer) {
+				t.Errorf("%s: error %v does not wrap ErrBadOffer", tc.name, err)
+			}
+			continue
+		}
+		if got := strings.Join(o.names(), ","); got != tc.names {
+			t.Errorf("%s: codecs %q, want %q", tc.name, got, tc.names)
+		}
+	}
+}
+
+func FuzzParseOffer(f *testing.F) {
+	for _, tc := range offerCases {
+		f.Add(tc.sdp)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := parseOffer(s)
+		if err == nil && o.videoSections+o.audioSections == 0 {
+			t.Fatal("accepted an offer without media")
+		}
+		if err != nil && !errors.Is(err, ErrBadOffer) {
+			t.Fatalf("error %v does not wrap ErrBadOffer", err)
+		}
+	})
+}
+
+var offerCases = []struct {
+	name    string
+	sdp     string
+	wantErr bool
+	names   string
+}{
+	{"garbage", "hello", true, ""},
+	{"empty", "", true, ""},
+	{"no media", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", true, ""},
+	{"chrome-like", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 96 102 103 49\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n" +
+		"a=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n" +
+		"a=rtpmap:103 H264/90000\r\na=fmtp:103 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f\r\n" +
+		"a=rtpmap:49 H265/90000\r\na=fmtp:49 level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\n" +
+		"a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", false, "H264,H265,Opus,PCMU,PCMA"},
+	{"vp8 only", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n", false, ""},
+	{"bad rtpmap", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96\r\n", true, ""},
+}
+
+func TestChooseH264(t *testing.T) {
+	offers := []h264Offer{
+		{profile: [2]byte{0x42, 0x00}, fmtp: "A"},
+		{profile: [2]byte{0x42, 0xe0}, fmtp: "B"},
+		{profile: [2]byte{0x64, 0x00}, fmtp: "C"},
+	}
+	// 42 c0 matches no exact pair; the same profile_idc wins.
+	if got := chooseH264(spsBaseline, offers); got != "A" {
+		t.Errorf("baseline: %s, want A", got)
+	}
+	if got := chooseH264(spsHighBFrames, offers); got != "C" {
+		t.Errorf("high: %s, want C", got)
+	}
+	if got := chooseH264([]byte{0x67, 0x4d, 0x40, 0x1f}, offers); got != "B" {
+		t.Errorf("main without a main offer: %s, want constrained baseline B", got)
+	}
+	if got := chooseH264(nil, offers[2:]); got != "C" {
+		t.Errorf("no sps: %s", got)
+	}
+}
+
+func TestH264Reorders(t *testing.T) {
+	if r, known := h264Reorders(spsBaseline); r || !known {
+		t.Errorf("baseline: reorders %v known %v", r, known)
+	}
+	if r, known := h264Reorders(spsHighBFrames); !r || !known {
+		t.Errorf("high with reorder frames: reorders %v known %v", r, known)
+	}
+	if _, known := h264Reorders(nil); known {
+		t.Error("no sps: known")
+	}
+}
+
+type countRef struct{ n int }
+
+func (c *countRef) Retain()  { c.n++ }
+func (c *countRef) Release() { c.n-- }
+
+func nalTypesOf(pkts []*rtp.Packet) []byte {
+	c := client{gotIDR: make(chan struct{})}
+	for _, p := range pkts {
+		c.noteNALs(p.Payload)
+	}
+	return c.nals
+}
+
+func TestRepacketizerInsertsParameterSets(t *testing.T) {
+	f := &format.H264{PayloadTyp: 96, SPS: spsBaseline, PPS: testPPS, PacketizationMode: 1}
+	rp, err := newH264Repacketizer(f, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
+	_ = enc.Init()
+	ref := &countRef{}
+	var out []*rtp.Packet
+	write := func(p *rtp.Packet) error {
+		if len(p.Payload) > maxPayload {
+			t.Errorf("packet of %d bytes", len(p.Payload))
+		}
+		c := *p
+		c.Payload = append([]byte(nil), p.Payload...)
+		out = append(out, &c)
+		return nil
+	}
+	frames := [][][]byte{
+		{randomNALU(1, 500)},  // P before any IDR: dropped
+		{randomNALU(5, 5000)}, // IDR without parameter sets
+		{randomNALU(1, 700)},
+		{spsBaseline, testPPS, randomNALU(5, 3000)}, // in-band sets: not doubled
+	}
+	for i, au := range frames {
+		pkts, _ := enc.Encode(au)
+		for _, p := range pkts {
+			p.Timestamp = uint32(i * 3600)
+			if err := rp.process(p, ref, write); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := nalTypesOf(out)
+	want := []byte{7, 8, 5, 1, 7, 8, 5}
+	if !slices.Equal(got, want) {
+		t.Fatalf("NAL types %v, want %v", got, want)
+	}
+	if ref.n != 0 {
+		t.Errorf("%d packet references still held after complete access units", ref.n)
+	}
+	for _, p := range out {
+		if p.Timestamp%3600 != 0 {
+			t.Errorf("timestamp %d not an access unit's", p.Timestamp)
+		}
+	}
+}
+
+func TestRepacketizerSplitsOnTimestamp(t *testing.T) {
+	// Cameras that never set the marker bit: an access unit ends when the
+	// timestamp changes, and the packet that ended it stays referenced.
+	f := &format.H264{PayloadTyp: 96, SPS: spsBaseline, PPS: testPPS, PacketizationMode: 1}
+	rp, _ := newH264Repacketizer(f, false)
+	ref := &countRef{}
+	var ts []uint32
+	write := func(p *rtp.Packet) error { ts = append(ts, p.Timestamp); return nil }
+	for i, typ := range []byte{5, 1, 1} {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, Timestamp: uint32(1000 + i*3000), SequenceNumber: uint16(i)}, Payload: randomNALU(typ, 100)}
+		if err := rp.process(p, ref, write); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ref.n != 1 {
+		t.Errorf("held references = %d, want 1 (the pending access unit)", ref.n)
+	}
+	if len(ts) == 0 || ts[0] != 1000 || ts[len(ts)-1] != 4000 {
+		t.Errorf("timestamps %v", ts)
+	}
+	rp.releaseAll()
+	if ref.n != 0 {
+		t.Errorf("references after releaseAll = %d", ref.n)
+	}
+}
+
+func TestReorderGuard(t *testing.T) {
+	g := reorderGuard{}
+	// I P B B P: 0, 3*3600, 1*3600, 2*3600 ...
+	var err error
+	for _, ts := range []uint32{0, 10800, 3600, 7200, 21600, 14400} {
+		if err = g.check(ts); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrBFrames) {
+		t.Errorf("B-frame order not detected: %v", err)
+	}
+	g = reorderGuard{}
+	for _, ts := range []uint32{900000, 903600, 907200, 5, 3605, 7205} { // a restarted source
+		if err := g.check(ts); err != nil {
+			t.Fatalf("restart taken for B-frames: %v", err)
+		}
+	}
+}
+
+func BenchmarkRepacketizeH264(b *testing.B) {
+	f := &format.H264{PayloadTyp: 96, SPS: spsBaseline, PPS: testPPS, PacketizationMode: 1}
+	rp, _ := newH264Repacketizer(f, false)
+	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
+	_ = enc.Init()
+	// One GOP of 25 frames: a 20 kB IDR and 2 kB P-frames.
+	var pkts []*rtp.Packet
+	for i := 0; i < 25; i++ {
+		au := [][]byte{randomNALU(1, 2000)}
+		if i == 0 {
+			au = [][]byte{randomNALU(5, 20000)}
+		}
+		ps, _ := enc.Encode(au)
+		for _, p := range ps {
+			p.Timestamp = uint32(i * 3600)
+		}
+		pkts = append(pkts, ps...)
+	}
+	ref := &countRef{}
+	write := func(*rtp.Packet) error { return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pkts[i%len(pkts)]
+		if err := rp.process(p, ref, write); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
