@@ -244,5 +244,14 @@ func isLeaf(t reflect.Type) bool {
 
 // Marshal returns the configuration as YAML with every secret redacted.
 func (c *Config) Marshal() ([]byte, error) {
-	return yaml.Marshal(c)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("marshal config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("marshal config: %w", err)
+	}
+	return b.Bytes(), nil
 }
