@@ -18,6 +18,7 @@ import (
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
+	"github.com/camgate/camgate/streaming/webrtc"
 )
 
 // Options are what the CLI hands the agent besides the configuration.
@@ -43,6 +44,7 @@ type Agent struct {
 	auth   *auth.Authenticator
 	paths  *streaming.Manager
 	rtsp   *rtspserver.Server
+	webrtc *webrtc.Server // nil when webrtc.address is empty
 
 	// restart is closed when a command asked the agent to restart.
 	restart chan struct{}
@@ -134,6 +136,28 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		}
 	}
 	a.rtsp = rtspserver.New(ro, a.paths, a.auth)
+
+	if w := cfg.WebRTC; w.Address != "" {
+		wo := webrtc.Options{
+			Address:               w.Address,
+			ICEUDPMuxAddress:      w.ICEUDPMuxAddress,
+			ICETCPMuxAddress:      w.ICETCPMuxAddress,
+			IPsFromInterfaces:     w.IPsFromInterfaces,
+			IPsFromInterfacesList: w.IPsFromInterfacesList,
+			AdditionalHosts:       w.AdditionalHosts,
+			Paths:                 a.paths,
+			Lister:                a.paths,
+			Auth:                  a.auth,
+			Logger:                a.log,
+		}
+		for _, s := range w.ICEServers {
+			wo.ICEServers = append(wo.ICEServers, webrtc.ICEServer{URL: s.URL, Username: s.Username, Password: string(s.Password)})
+		}
+		// New binds its sockets; Run closes them.
+		if a.webrtc, err = webrtc.New(wo); err != nil {
+			return nil, fmt.Errorf("webrtc: %w", err)
+		}
+	}
 	return a, nil
 }
 
@@ -153,9 +177,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if err := a.rtsp.Start(); err != nil {
 		a.paths.Close()
+		if a.webrtc != nil {
+			_ = a.webrtc.Close()
+		}
 		return err
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
+	if a.webrtc != nil {
+		g.Go(func() error { return a.webrtc.Run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		a.rtsp.Close()
