@@ -1,0 +1,25 @@
+// Package uplink is camgate's link to the fleet over MQTT 3.1.1: the
+// topic layout and wire types of SPEC section 7, the paho client with its
+// birth, last-will and shutdown status, the reconnect loop, the command
+// hand-off and the outbox drainer.
+//
+// # Basics
+//
+// Client.Run connects with clean session off and client id = agent id, so
+// the broker queues QoS 1 commands while the agent is away. After each
+// connect it subscribes to P/ID/cmd/+ and P/all/cmd/+, publishes the
+// retained online status, and drains the outbox: messages are published in
+// seq order with at most InFlight unacknowledged, and deleted from the
+// outbox only after the broker's PUBACK. Commands arrive on Commands(); the
+// paho callback only copies the message into that channel.
+//
+// # Caveats
+//
+// uplink knows no paths, no bbolt and no streaming: the outbox is the small
+// Outbox interface declared here and satisfied by the agent, and command
+// execution belongs to the agent's dispatcher. Replies are published
+// directly (not through the outbox): a lost reply is recovered by the fleet
+// repeating the command id, which the agent answers from its journal.
+// paho's own message store is in memory and only holds the in-flight
+// window; it is not the durable queue. Broker URLs are logged redacted.
+package uplink

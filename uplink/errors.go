@@ -1,0 +1,17 @@
+package uplink
+
+import "errors"
+
+var (
+	// ErrNotConnected is returned by Reply and Publish while the client has
+	// no broker connection.
+	ErrNotConnected = errors.New("not connected to the broker")
+
+	// ErrBadTopic is returned by New for a prefix or agent id that cannot
+	// be used in a topic (empty, wildcards, slashes in the id, "all").
+	ErrBadTopic = errors.New("unusable topic prefix or agent id")
+
+	// ErrBadBroker is returned by New for a broker URL with an unsupported
+	// scheme.
+	ErrBadBroker = errors.New("unsupported broker url")
+)

@@ -1,0 +1,150 @@
+package uplink
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status states and offline reasons (P/ID/status).
+const (
+	StateOnline     = "online"
+	StateOffline    = "offline"
+	ReasonLost      = "lost"
+	ReasonShutdown  = "shutdown"
+	MaxCommandBytes = 256 << 10 // larger command payloads are refused with too_large
+)
+
+// Status is the retained document on P/ID/status: the birth message on
+// connect, the last will ({"state":"offline","reason":"lost"}) and the
+// clean-stop message (reason "shutdown").
+type Status struct {
+	State     string     `json:"state"`
+	Reason    string     `json:"reason,omitempty"`
+	Version   string     `json:"version,omitempty"`
+	BootID    string     `json:"bootId,omitempty"`
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	TS        *time.Time `json:"ts,omitempty"`
+}
+
+// Command is the payload of P/ID/cmd/NAME.
+type Command struct {
+	ID        string          `json:"id"`
+	Args      json.RawMessage `json:"args,omitempty"`
+	ExpiresAt *time.Time      `json:"expiresAt,omitempty"`
+}
+
+// ErrorCode is the code of a failed reply.
+type ErrorCode string
+
+// Error codes of SPEC section 7.
+const (
+	CodeBadRequest     ErrorCode = "bad_request"
+	CodeUnknownCommand ErrorCode = "unknown_command"
+	CodeNotFound       ErrorCode = "not_found"
+	CodeConflict       ErrorCode = "conflict"
+	CodeReadOnly       ErrorCode = "read_only"
+	CodeExpired        ErrorCode = "expired"
+	CodeTooLarge       ErrorCode = "too_large"
+	CodeInternal       ErrorCode = "internal"
+)
+
+// Error is the error member of a failed reply.
+type Error struct {
+	Code    ErrorCode `json:"code"`
+	Message string    `json:"message"`
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Reply is the payload of P/ID/reply/REQID.
+type Reply struct {
+	ID     string          `json:"id"`
+	Cmd    string          `json:"cmd"`
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Event types.
+const (
+	EventAgentStarted   = "agent.started"
+	EventAgentStopping  = "agent.stopping"
+	EventPathReady      = "path.ready"
+	EventPathError      = "path.error"
+	EventPathClosed     = "path.closed"
+	EventReaderDenied   = "reader.denied"
+	EventCmdRejected    = "cmd.rejected"
+	EventOutboxDropped  = "outbox.dropped"
+	EventStoreRecovered = "store.recovered"
+)
+
+// Event is one message on P/ID/events.
+type Event struct {
+	Seq    uint64         `json:"seq"`
+	TS     time.Time      `json:"ts"`
+	Type   string         `json:"type"`
+	Path   string         `json:"path,omitempty"`
+	Detail map[string]any `json:"detail,omitempty"`
+}
+
+// Health is one message on P/ID/health (and the result of "status").
+type Health struct {
+	Seq    uint64       `json:"seq"`
+	TS     time.Time    `json:"ts"`
+	Agent  AgentHealth  `json:"agent"`
+	System SystemHealth `json:"system"`
+	Paths  []PathHealth `json:"paths"`
+	Uplink UplinkHealth `json:"uplink"`
+}
+
+// AgentHealth describes the agent process.
+type AgentHealth struct {
+	ID         string  `json:"id"`
+	Version    string  `json:"version"`
+	Uptime     float64 `json:"uptime"` // seconds
+	BootCount  uint64  `json:"bootCount"`
+	GoVersion  string  `json:"goVersion,omitempty"`
+	Goroutines int     `json:"goroutines,omitempty"`
+	HeapBytes  uint64  `json:"heapBytes,omitempty"`
+}
+
+// SystemHealth describes the box. Figures the platform cannot give are
+// omitted.
+type SystemHealth struct {
+	CPUPercent   *float64    `json:"cpuPercent,omitempty"`
+	MemTotal     uint64      `json:"memTotal,omitempty"`
+	MemAvailable uint64      `json:"memAvailable,omitempty"`
+	DiskFree     uint64      `json:"diskFree,omitempty"` // of the data directory
+	TemperatureC *float64    `json:"temperatureC,omitempty"`
+	Uptime       float64     `json:"uptime,omitempty"` // seconds since boot
+	Interfaces   []Interface `json:"interfaces,omitempty"`
+}
+
+// Interface is one network interface of the box.
+type Interface struct {
+	Name  string   `json:"name"`
+	Addrs []string `json:"addrs,omitempty"`
+	Up    bool     `json:"up"`
+}
+
+// PathHealth is one path's figures; Source is redacted.
+type PathHealth struct {
+	Name       string  `json:"name"`
+	State      string  `json:"state"`
+	Source     string  `json:"source"`
+	OnDemand   bool    `json:"onDemand"`
+	Readers    int     `json:"readers"`
+	BytesIn    uint64  `json:"bytesIn"`
+	BytesOut   uint64  `json:"bytesOut"`
+	Bitrate    float64 `json:"bitrate"` // bits/s in, over the last interval
+	Reconnects uint64  `json:"reconnects"`
+	LastError  string  `json:"lastError,omitempty"`
+}
+
+// UplinkHealth are the uplink's own figures.
+type UplinkHealth struct {
+	Connected   bool   `json:"connected"`
+	OutboxDepth int    `json:"outboxDepth"`
+	OutboxBytes int64  `json:"outboxBytes"`
+	Dropped     uint64 `json:"dropped"`
+}
