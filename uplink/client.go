@@ -293,12 +293,14 @@ func (c *Client) session(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	c.connects.Add(1)
+	// Connected from here: the birth below must not be seen before
+	// Connected says so.
+	c.connected.Store(true)
+	defer c.connected.Store(false)
 	if err := c.subscribe(ctx); err != nil {
 		c.mqtt.Disconnect(100)
 		return err
 	}
-	c.connected.Store(true)
-	defer c.connected.Store(false)
 	c.log.Info().Str("broker", redact.URL(c.opts.Broker)).Str("clientId", c.opts.AgentID).Msg("connected to broker")
 
 	// The drain gets its own context: on ctx's end it first flushes (it

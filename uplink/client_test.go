@@ -237,7 +237,8 @@ func TestStoreAndForwardThroughCut(t *testing.T) {
 	b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
 	p := mqtttest.NewProxy(t, b.Addr())
 	f := dialFleet(t, b.URL())
-	ch := watch(t, f, "cg-test")
+	ch := watch(t, f, "cg-test")                     // statuses
+	hc := watch(t, dialFleet(t, b.URL()), "cg-test") // health
 	st := storetest.New(t, store.Options{})
 	c := newClient(t, p.URL(), storeOutbox{st}, func(o *uplink.Options) { o.InFlight = 8 })
 	runClient(t, c)
@@ -262,7 +263,7 @@ func TestStoreAndForwardThroughCut(t *testing.T) {
 		deadline := time.After(20 * time.Second)
 		for len(got) == 0 || got[len(got)-1] < want {
 			select {
-			case m := <-ch:
+			case m := <-hc:
 				if m.Kind == uplink.KindHealth {
 					got = append(got, m.Seq)
 				}
