@@ -1,0 +1,107 @@
+// Drives Debian's chromium (headless) against camgate's player page with
+// playwright-core, for internal/interop/browser_interop_test.go.
+//
+//   node browser_play.mjs play    URL SCREENSHOT   -> checks that frames are decoded
+//   node browser_play.mjs measure URL RUNS          -> POST-to-first-frame times
+//
+// Prints one JSON document on stdout; exits 1 with {"error": ...} on failure.
+// Nothing here talks to any address but the URL's (127.0.0.1).
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [mode, url, arg] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const flags = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+function fail(msg, extra) {
+  process.stdout.write(JSON.stringify({ error: msg, ...extra }) + '\n');
+  process.exit(1);
+}
+
+async function videoState(page) {
+  return page.evaluate(async () => {
+    const v = document.getElementById('video');
+    const cg = window.camgate || {};
+    let framesDecoded = 0, codec = '';
+    if (cg.pc) {
+      const st = await cg.pc.getStats();
+      const codecs = {};
+      st.forEach((r) => { if (r.type === 'codec') codecs[r.id] = r.mimeType; });
+      st.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') {
+          framesDecoded = r.framesDecoded || 0;
+          codec = codecs[r.codecId] || '';
+        }
+      });
+    }
+    return {
+      state: cg.state, status: document.getElementById('state').textContent,
+      videoWidth: v.videoWidth, videoHeight: v.videoHeight, currentTime: v.currentTime,
+      framesDecoded, codec,
+      firstFrameMs: cg.firstFrameAt && cg.postAt ? cg.firstFrameAt - cg.postAt : 0,
+      answerMs: cg.answerAt && cg.postAt ? cg.answerAt - cg.postAt : 0,
+    };
+  });
+}
+
+async function waitFor(page, what, timeoutMs, cond) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await videoState(page);
+    if (cond(last)) return last;
+    await page.waitForTimeout(50);
+  }
+  throw Object.assign(new Error('timed out waiting for ' + what), { last });
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'camgate-chromium-'));
+let ctx;
+const logs = [];
+try {
+  ctx = await chromium.launchPersistentContext(userDataDir, {
+    executablePath, headless: true, args: flags, viewport: { width: 1280, height: 720 },
+  });
+  if (mode === 'play') {
+    const page = await ctx.newPage();
+    page.on('console', (m) => logs.push(m.type() + ': ' + m.text()));
+    await page.goto(url);
+    const a = await waitFor(page, 'a decoded picture', 20000, (s) => s.videoWidth > 0 && s.framesDecoded > 0 && s.currentTime > 0);
+    await page.waitForTimeout(2000);
+    const b = await videoState(page);
+    await page.screenshot({ path: arg });
+    const out = { first: a, later: b, logs };
+    if (!(b.currentTime > a.currentTime) || !(b.framesDecoded > a.framesDecoded)) {
+      fail('video did not advance', out);
+    }
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } else if (mode === 'measure') {
+    const runs = Number(arg || 10);
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      const page = await ctx.newPage();
+      page.on('console', (m) => logs.push(m.type() + ': ' + m.text()));
+      await page.goto(url.replace('{i}', String(i)));
+      const s = await waitFor(page, 'the first frame', 30000, (s) => s.firstFrameMs > 0);
+      times.push(Math.round(s.firstFrameMs));
+      await page.close({ runBeforeUnload: true });
+    }
+    const sorted = [...times].sort((x, y) => x - y);
+    const median = (sorted[(runs - 1) >> 1] + sorted[runs >> 1]) / 2;
+    process.stdout.write(JSON.stringify({ times, median }) + '\n');
+  } else {
+    fail('usage: browser_play.mjs play URL SCREENSHOT | measure URL RUNS');
+  }
+} catch (e) {
+  fail(String(e && e.message || e), { last: e && e.last, logs });
+} finally {
+  if (ctx) await ctx.close().catch(() => {});
+  rmSync(userDataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,197 @@
+//go:build interop
+
+package interop
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The browser test runs in a network namespace of its own holding only lo:
+// the agent, the camera and chromium cannot reach or announce any other
+// address. The test re-runs itself under `unshare -n` with these set.
+const (
+	envNetns    = "INTEROP_BROWSER_NETNS"
+	envAgentBin = "INTEROP_BROWSER_AGENT_BIN"
+	envClip     = "INTEROP_BROWSER_CLIP"
+)
+
+// inOwnNetns re-runs the calling test inside a fresh network namespace and
+// returns false in the outer process (the inner run decided the outcome);
+// it returns true inside, after checking that only loopback exists.
+func inOwnNetns(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(envNetns) == "1" {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ifc := range ifs {
+			if ifc.Flags&net.FlagLoopback == 0 {
+				t.Fatalf("interface %s inside the test namespace", ifc.Name)
+			}
+		}
+		return true
+	}
+	need(t, "unshare", "ip")
+	bin, clip := AgentBin(t), Clip(t)
+	cmd := exec.Command("unshare", "-n", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=15m")
+	cmd.Env = append(os.Environ(), envNetns+"=1", envAgentBin+"="+bin, envClip+"="+clip)
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside unshare -n:\n%s", out)
+	if err != nil {
+		t.Fatalf("test inside the network namespace failed: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("test inside the network namespace did not pass")
+	}
+	return false
+}
+
+type browserState struct {
+	VideoWidth    int     `json:"videoWidth"`
+	VideoHeight   int     `json:"videoHeight"`
+	CurrentTime   float64 `json:"currentTime"`
+	FramesDecoded int     `json:"framesDecoded"`
+	Codec         string  `json:"codec"`
+	FirstFrameMs  float64 `json:"firstFrameMs"`
+	Status        string  `json:"status"`
+}
+
+type playResult struct {
+	Error string        `json:"error"`
+	First browserState  `json:"first"`
+	Later browserState  `json:"later"`
+	Last  *browserState `json:"last"`
+	Logs  []string      `json:"logs"`
+}
+
+type measureResult struct {
+	Error  string  `json:"error"`
+	Times  []int   `json:"times"`
+	Median float64 `json:"median"`
+}
+
+// node runs browser_play.mjs and decodes its JSON line into v.
+func node(t *testing.T, v any, args ...string) {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "internal", "interop", "browser")
+	out, errOut, err := run(5*time.Minute, "node", append([]string{filepath.Join(dir, "browser_play.mjs")}, args...)...)
+	line := strings.TrimSpace(out)
+	if i := strings.LastIndex(line, "\n"); i >= 0 {
+		line = line[i+1:]
+	}
+	if jerr := json.Unmarshal([]byte(line), v); jerr != nil {
+		t.Fatalf("node %v: %v (%v)\nstdout:\n%s\nstderr:\n%s", args, err, jerr, out, errOut)
+	}
+	if err != nil {
+		t.Errorf("node %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
+	}
+}
+
+// Debian's chromium plays camgate's player page for the demo path and for a
+// camera path over WebRTC, with ICE on loopback only; then the time from
+// the page's POST to the first decoded frame is measured.
+func TestBrowserPlaysWHEP(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	need(t, "node", "chromium")
+	root, _ := ModuleRoot()
+	if _, err := os.Stat(filepath.Join(root, "internal", "interop", "browser", "node_modules", "playwright-core")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("playwright-core not installed: run internal/interop/browser/setup.sh")
+		}
+		t.Skip("playwright-core not installed: run internal/interop/browser/setup.sh")
+	}
+	dir := outDir(t)
+	cam, err := StartCamera(dir, os.Getenv(envClip), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Stop(5 * time.Second) })
+
+	webPort, err := FreeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	icePort, err := FreeUDPPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]map[string]any{
+		"demo":   {"source": "demo", "sourceOnDemand": false},
+		"cam":    {"source": cam.URL},
+		"cam_on": {"source": cam.URL, "sourceOnDemand": false},
+	}
+	const runs = 10
+	for i := range runs {
+		paths["cam_idle"+strconv.Itoa(i)] = map[string]any{"source": cam.URL, "sourceOnDemandCloseAfter": "1s"}
+	}
+	a := startAgent(t, AgentOptions{
+		Bin: os.Getenv(envAgentBin), Dir: dir, LogLevel: "info", Paths: paths,
+		Sections: map[string]map[string]any{"webrtc": {
+			"address":           "127.0.0.1:" + strconv.Itoa(webPort),
+			"iceUDPMuxAddress":  "127.0.0.1:" + strconv.Itoa(icePort),
+			"ipsFromInterfaces": false,
+			"additionalHosts":   []string{"127.0.0.1"},
+		}},
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(webPort)
+	if err := WaitTCP("127.0.0.1:"+strconv.Itoa(webPort), 20*time.Second, a.Done()); err != nil {
+		t.Fatalf("webrtc listener: %v\n%s", err, a.Tail(20))
+	}
+
+	for _, path := range []string{"demo", "cam"} {
+		t.Run("play "+path, func(t *testing.T) {
+			shot := filepath.Join(dir, "browser-"+path+".png")
+			var r playResult
+			node(t, &r, "play", base+"/"+path, shot)
+			if r.Error != "" {
+				t.Fatalf("%s: %s; last state %+v\nconsole:\n%s\nagent:\n%s", path, r.Error, r.Last, strings.Join(r.Logs, "\n"), a.Tail(30))
+			}
+			if r.First.VideoWidth == 0 || r.Later.CurrentTime <= r.First.CurrentTime || r.Later.FramesDecoded <= r.First.FramesDecoded {
+				t.Fatalf("%s: not playing: first %+v later %+v", path, r.First, r.Later)
+			}
+			if _, err := os.Stat(shot); err != nil {
+				t.Errorf("screenshot: %v", err)
+			}
+			t.Logf("%s: %dx%d %s, %d frames decoded, first frame %.0f ms after POST; screenshot %s",
+				path, r.Later.VideoWidth, r.Later.VideoHeight, r.Later.Codec, r.Later.FramesDecoded, r.First.FirstFrameMs, shot)
+		})
+	}
+
+	t.Run("first frame", func(t *testing.T) {
+		var report []string
+		for _, c := range []struct{ label, url string }{
+			{"demo (running)", base + "/demo"},
+			{"camera, running", base + "/cam_on"},
+			{"camera, idle on demand", base + "/cam_idle{i}"},
+		} {
+			var r measureResult
+			node(t, &r, "measure", c.url, strconv.Itoa(runs))
+			if r.Error != "" || len(r.Times) != runs {
+				t.Fatalf("%s: %s %v", c.label, r.Error, r.Times)
+			}
+			line := fmt.Sprintf("%-24s median %4.0f ms  runs %v", c.label, r.Median, r.Times)
+			report = append(report, line)
+			t.Log(line)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "first-frame.txt"), []byte(strings.Join(report, "\n")+"\n"), 0o644); err != nil {
+			t.Error(err)
+		}
+	})
+}
