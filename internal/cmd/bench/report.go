@@ -80,6 +80,8 @@ func (r *report) markdown(o options) string {
 	p("  H.264 1280x720 25 fps ~2 Mbit/s, GOP 2 s; agent sources over TCP. Readers:")
 	p("  `ffmpeg -rtsp_transport tcp -i URL -c copy -f null -`. CPU: utime+stime of the agent")
 	p("  over a %s window after %s of warm-up, %% of one core. RSS: VmRSS, end of window (peak).", o.window, o.warmup)
+	p("  Out: bytes the agent wrote (wchar of /proc/PID/io: sockets and logs). A reader keeps up when it")
+	p("  received 25 fps over the window, less the 0.5 s granularity of ffmpeg's progress report.")
 	p("  WebRTC and the API on loopback ports, uplink off (no broker).")
 	p("")
 	p("| load | agent CPU | RSS end (peak) | readers keeping up (min fps) | out | dropped | target | |")
@@ -88,7 +90,9 @@ func (r *report) markdown(o options) string {
 		keep, out, drop := "–", "–", "–"
 		if s.readers > 0 {
 			keep = fmt.Sprintf("%d/%d (%.1f)", s.keepingUp, s.readers, s.minFPS)
-			out = fmt.Sprintf("%.1f Mbit/s", s.outMbps)
+			if s.outMbps >= 0 {
+				out = fmt.Sprintf("%.1f Mbit/s", s.outMbps)
+			}
 			if s.dropped >= 0 {
 				drop = fmt.Sprintf("%.0f", s.dropped)
 			} else {
@@ -120,9 +124,10 @@ func (r *report) markdown(o options) string {
 		row(fmt.Sprintf("1 camera → %d reader(s)", f.readers), f.sample, target, v)
 	}
 	if len(r.fanout) > 0 {
-		base := mb(r.idle.rssEnd)
+		// Compared with the same process before its first reader.
+		base := mb(r.idleBench.rssEnd)
 		after := mb(r.rssAfter)
-		p("| RSS %s after the last reader left | | %.1f MB (%+.0f %% vs idle) | | | | within 20 %% of idle | %s |",
+		p("| RSS %s after the last reader left | | %.1f MB (%+.0f %% vs the same config idle) | | | | within 20 %% of idle | %s |",
 			o.settle, after, (after-base)/base*100, verdict(after, base*1.2, "MB"))
 	}
 	if r.multi != nil {
