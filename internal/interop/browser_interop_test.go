@@ -118,7 +118,15 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		t.Skip("playwright-core not installed: run internal/interop/browser/setup.sh")
 	}
 	dir := outDir(t)
-	cam, err := StartCamera(dir, os.Getenv(envClip), 0)
+	// Mount /cam is shared by the running paths; each idle path gets a mount
+	// of its own, so its pipeline starts with the pull as a real camera's
+	// session does, instead of joining a running GOP.
+	const runs = 10
+	camArgs := []string{"--path", "/cam"}
+	for i := range runs {
+		camArgs = append(camArgs, "--path", "/idle"+strconv.Itoa(i))
+	}
+	cam, err := StartCamera(dir, os.Getenv(envClip), 0, camArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +145,11 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		"cam":    {"source": cam.URL},
 		"cam_on": {"source": cam.URL, "sourceOnDemand": false},
 	}
-	const runs = 10
 	for i := range runs {
-		paths["cam_idle"+strconv.Itoa(i)] = map[string]any{"source": cam.URL, "sourceOnDemandCloseAfter": "1s"}
+		paths["cam_idle"+strconv.Itoa(i)] = map[string]any{
+			"source":                   "rtsp://127.0.0.1:" + strconv.Itoa(cam.Port) + "/idle" + strconv.Itoa(i),
+			"sourceOnDemandCloseAfter": "1s",
+		}
 	}
 	a := startAgent(t, AgentOptions{
 		Bin: os.Getenv(envAgentBin), Dir: dir, LogLevel: "info", Paths: paths,

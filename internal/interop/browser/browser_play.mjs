@@ -73,7 +73,7 @@ try {
     const page = await ctx.newPage();
     page.on('console', (m) => logs.push(m.type() + ': ' + m.text()));
     await page.goto(url);
-    const a = await waitFor(page, 'a decoded picture', 20000, (s) => s.videoWidth > 0 && s.framesDecoded > 0 && s.currentTime > 0);
+    const a = await waitFor(page, 'a decoded picture', 20000, (s) => s.videoWidth > 0 && s.framesDecoded > 0 && s.currentTime > 0 && s.firstFrameMs > 0);
     await page.waitForTimeout(2000);
     const b = await videoState(page);
     await page.screenshot({ path: arg });
