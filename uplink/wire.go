@@ -80,11 +80,11 @@ const (
 
 // Event is one message on P/ID/events.
 type Event struct {
-	Seq    uint64         `json:"seq"`
-	TS     time.Time      `json:"ts"`
-	Type   string         `json:"type"`
-	Path   string         `json:"path,omitempty"`
-	Detail map[string]any `json:"detail,omitempty"`
+	Seq    uint64    `json:"seq"`
+	TS     time.Time `json:"ts"`
+	Type   string    `json:"type"`
+	Path   string    `json:"path,omitempty"`
+	Detail any       `json:"detail,omitempty"` // a string or an object
 }
 
 // Health is one message on P/ID/health (and the result of "status").
