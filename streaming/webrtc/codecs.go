@@ -233,7 +233,7 @@ func planVideo(m *description.Media, f format.Format, o *offered) (*trackPlan, e
 			MimeType: pwebrtc.MimeTypeH265, ClockRate: 90000, SDPFmtpLine: o.h265[0], RTCPFeedback: videoFeedback,
 		}}, nil
 	case *format.H264:
-		if len(o.h264) == 0 {
+		if len(o.h264) == 0 || f.PacketizationMode >= 2 {
 			return nil, nil
 		}
 		sps, _ := f.SafeParams()

@@ -461,7 +461,7 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 		if ss.vtrack, err = s.addTrack(ss, video, "video"); err != nil {
 			return nil, "", http.StatusInternalServerError, err
 		}
-		if ss.rp, err = newRepacketizerFor(video); err != nil {
+		if ss.rp, err = newVideoWriter(video); err != nil {
 			return nil, "", http.StatusInternalServerError, err
 		}
 	}

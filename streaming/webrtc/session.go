@@ -29,7 +29,7 @@ type session struct {
 
 	video, audio   *trackPlan
 	vtrack, atrack *pwebrtc.TrackLocalStaticRTP
-	rp             *repacketizer
+	rp             videoWriter // nil: video passed through unchanged
 
 	remoteUfrag string
 
@@ -184,12 +184,21 @@ func (s *session) teardown() {
 // errDeleted is the stop cause of a DELETE.
 var errDeleted = errors.New("deleted by the peer")
 
-// newRepacketizer returns the video processor for a plan, or nil for
-// formats passed through as they are.
-func newRepacketizerFor(tp *trackPlan) (*repacketizer, error) {
+// videoWriter turns a stream's video packets into what the player decodes.
+type videoWriter interface {
+	// process takes one packet (kept alive through r while it is needed);
+	// write gets the packets to send, valid during the call.
+	process(pkt *rtpPacket, r ref, write func(*rtpPacket) error) error
+	// releaseAll drops any packet still held.
+	releaseAll()
+}
+
+// newVideoWriter returns the video processor for a plan.
+func newVideoWriter(tp *trackPlan) (videoWriter, error) {
 	switch f := tp.format.(type) {
 	case *format.H264:
-		return newH264Repacketizer(f, tp.reorderUnknown)
+		sps, pps := f.SafeParams()
+		return newH264Passthrough(sps, pps, tp.reorderUnknown), nil
 	case *format.H265:
 		return newH265Repacketizer(f)
 	}

@@ -6,10 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
-	"github.com/pion/rtp"
 )
 
 func TestHostCandidates(t *testing.T) {
@@ -177,94 +173,6 @@ func TestH264Reorders(t *testing.T) {
 	}
 }
 
-type countRef struct{ n int }
-
-func (c *countRef) Retain()  { c.n++ }
-func (c *countRef) Release() { c.n-- }
-
-func nalTypesOf(pkts []*rtp.Packet) []byte {
-	c := client{gotIDR: make(chan struct{})}
-	for _, p := range pkts {
-		c.noteNALs(p.Payload)
-	}
-	return c.nals
-}
-
-func TestRepacketizerInsertsParameterSets(t *testing.T) {
-	f := &format.H264{PayloadTyp: 96, SPS: spsBaseline, PPS: testPPS, PacketizationMode: 1}
-	rp, err := newH264Repacketizer(f, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
-	_ = enc.Init()
-	ref := &countRef{}
-	var out []*rtp.Packet
-	write := func(p *rtp.Packet) error {
-		if len(p.Payload) > maxPayload {
-			t.Errorf("packet of %d bytes", len(p.Payload))
-		}
-		c := *p
-		c.Payload = append([]byte(nil), p.Payload...)
-		out = append(out, &c)
-		return nil
-	}
-	frames := [][][]byte{
-		{randomNALU(1, 500)},  // P before any IDR: dropped
-		{randomNALU(5, 5000)}, // IDR without parameter sets
-		{randomNALU(1, 700)},
-		{spsBaseline, testPPS, randomNALU(5, 3000)}, // in-band sets: not doubled
-	}
-	for i, au := range frames {
-		pkts, _ := enc.Encode(au)
-		for _, p := range pkts {
-			p.Timestamp = uint32(i * 3600)
-			if err := rp.process(p, ref, write); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	got := nalTypesOf(out)
-	want := []byte{7, 8, 5, 1, 7, 8, 5}
-	if !slices.Equal(got, want) {
-		t.Fatalf("NAL types %v, want %v", got, want)
-	}
-	if ref.n != 0 {
-		t.Errorf("%d packet references still held after complete access units", ref.n)
-	}
-	for _, p := range out {
-		if p.Timestamp%3600 != 0 {
-			t.Errorf("timestamp %d not an access unit's", p.Timestamp)
-		}
-	}
-}
-
-func TestRepacketizerSplitsOnTimestamp(t *testing.T) {
-	// Cameras that never set the marker bit: an access unit ends when the
-	// timestamp changes, and the packet that ended it stays referenced.
-	f := &format.H264{PayloadTyp: 96, SPS: spsBaseline, PPS: testPPS, PacketizationMode: 1}
-	rp, _ := newH264Repacketizer(f, false)
-	ref := &countRef{}
-	var ts []uint32
-	write := func(p *rtp.Packet) error { ts = append(ts, p.Timestamp); return nil }
-	for i, typ := range []byte{5, 1, 1} {
-		p := &rtp.Packet{Header: rtp.Header{Version: 2, Timestamp: uint32(1000 + i*3000), SequenceNumber: uint16(i)}, Payload: randomNALU(typ, 100)}
-		if err := rp.process(p, ref, write); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if ref.n != 1 {
-		t.Errorf("held references = %d, want 1 (the pending access unit)", ref.n)
-	}
-	if len(ts) == 0 || ts[0] != 1000 || ts[len(ts)-1] != 4000 {
-		t.Errorf("timestamps %v", ts)
-	}
-	rp.releaseAll()
-	if ref.n != 0 {
-		t.Errorf("references after releaseAll = %d", ref.n)
-	}
-}
-
 func TestReorderGuard(t *testing.T) {
 	g := reorderGuard{}
 	// I P B B P: 0, 3*3600, 1*3600, 2*3600 ...
@@ -281,36 +189,6 @@ func TestReorderGuard(t *testing.T) {
 	for _, ts := range []uint32{900000, 903600, 907200, 5, 3605, 7205} { // a restarted source
 		if err := g.check(ts); err != nil {
 			t.Fatalf("restart taken for B-frames: %v", err)
-		}
-	}
-}
-
-func BenchmarkRepacketizeH264(b *testing.B) {
-	f := &format.H264{PayloadTyp: 96, SPS: spsBaseline, PPS: testPPS, PacketizationMode: 1}
-	rp, _ := newH264Repacketizer(f, false)
-	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
-	_ = enc.Init()
-	// One GOP of 25 frames: a 20 kB IDR and 2 kB P-frames.
-	var pkts []*rtp.Packet
-	for i := 0; i < 25; i++ {
-		au := [][]byte{randomNALU(1, 2000)}
-		if i == 0 {
-			au = [][]byte{randomNALU(5, 20000)}
-		}
-		ps, _ := enc.Encode(au)
-		for _, p := range ps {
-			p.Timestamp = uint32(i * 3600)
-		}
-		pkts = append(pkts, ps...)
-	}
-	ref := &countRef{}
-	write := func(*rtp.Packet) error { return nil }
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := pkts[i%len(pkts)]
-		if err := rp.process(p, ref, write); err != nil {
-			b.Fatal(err)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/pion/rtp"
 )
@@ -33,14 +32,15 @@ type auEncoder interface {
 	Encode([][]byte) ([]*rtp.Packet, error)
 }
 
-// repacketizer turns a camera's H.264/H.265 RTP into what browsers decode:
-// packetization-mode 1 (or H.265 FU/AP) packets of at most maxPayload
-// bytes, with the parameter sets in front of every keyframe. Access units
-// before the first keyframe are dropped so the decoder starts on a clean
-// picture.
+// repacketizer turns a camera's H.265 RTP into what browsers decode: whole
+// access units from gortsplib's decoder, parameter sets put in front of
+// every keyframe that lacks them, re-packetised by gortsplib's encoder into
+// packets of at most maxPayload bytes. Access units before the first
+// keyframe are dropped so the decoder starts on a clean picture. (H.264,
+// the common case, has the allocation-free h264Passthrough instead.)
 //
-// The gortsplib decoders keep slices of the packets they were given until
-// the access unit is complete, so the packets stay retained until then.
+// The decoder keeps slices of the packets it was given until the access
+// unit is complete, so those packets stay retained until then.
 type repacketizer struct {
 	newDecoder func() (auDecoder, error)
 	dec        auDecoder
@@ -48,15 +48,10 @@ type repacketizer struct {
 	// fix returns the access unit with parameter sets in front when it is
 	// a keyframe that lacks them, and whether it is a keyframe.
 	fix func(au [][]byte) ([][]byte, bool)
-	// splits is set for decoders that end an access unit when the
-	// timestamp changes (H.264), not only on the marker bit.
-	splits bool
 
-	started  bool
-	guard    reorderGuard
-	pending  []ref
-	buffered bool   // the decoder holds part of an access unit
-	bufTS    uint32 // its timestamp
+	started bool
+	guard   reorderGuard
+	pending []ref
 }
 
 // process takes one packet (kept alive through r); write gets the packets
@@ -64,34 +59,18 @@ type repacketizer struct {
 func (p *repacketizer) process(pkt *rtp.Packet, r ref, write func(*rtp.Packet) error) error {
 	r.Retain()
 	p.pending = append(p.pending, r)
-	split := p.splits && p.buffered && pkt.Timestamp != p.bufTS
 	au, err := p.dec.Decode(pkt)
 	switch {
-	case errors.Is(err, rtph264.ErrMorePacketsNeeded), errors.Is(err, rtph265.ErrMorePacketsNeeded):
-		p.buffered, p.bufTS = true, pkt.Timestamp
+	case errors.Is(err, rtph265.ErrMorePacketsNeeded):
 		return p.bound()
 	case err != nil:
 		// A lost or damaged packet spoils one access unit, not the session.
 		return p.bound()
 	}
-	auTS := pkt.Timestamp
-	if split {
-		auTS = p.bufTS
-		p.buffered, p.bufTS = true, pkt.Timestamp
-	} else {
-		p.buffered = false
-	}
-	werr := p.emit(au, auTS, write)
-	keep := 0
-	if split {
-		keep = 1 // the current packet now starts the decoder's next access unit
-	}
-	for _, x := range p.pending[:len(p.pending)-keep] {
-		x.Release()
-	}
-	n := copy(p.pending, p.pending[len(p.pending)-keep:])
-	clear(p.pending[n:])
-	p.pending = p.pending[:n]
+	// The decoder ends access units on the marker bit only: the whole
+	// access unit came from the pending packets.
+	werr := p.emit(au, pkt.Timestamp, write)
+	p.releaseAll()
 	return werr
 }
 
@@ -139,7 +118,6 @@ func (p *repacketizer) releaseAll() {
 	}
 	clear(p.pending)
 	p.pending = p.pending[:0]
-	p.buffered = false
 }
 
 // reorderGuard notices decode order differing from presentation order
@@ -168,46 +146,6 @@ func (g *reorderGuard) check(ts uint32) error {
 	}
 	g.last, g.have = ts, true
 	return nil
-}
-
-func newH264Repacketizer(f *format.H264, watchReorder bool) (*repacketizer, error) {
-	newDec := func() (auDecoder, error) {
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, fmt.Errorf("h264 decoder: %w", err)
-		}
-		return d, nil
-	}
-	dec, err := newDec()
-	if err != nil {
-		return nil, err
-	}
-	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: maxPayload}
-	if err := enc.Init(); err != nil {
-		return nil, fmt.Errorf("h264 encoder: %w", err)
-	}
-	sps, pps := f.SafeParams()
-	ps := &paramSets{sets: [][]byte{slices.Clone(sps), slices.Clone(pps)}}
-	return &repacketizer{
-		newDecoder: newDec,
-		dec:        dec,
-		enc:        enc,
-		splits:     true,
-		guard:      reorderGuard{disabled: !watchReorder},
-		fix: func(au [][]byte) ([][]byte, bool) {
-			return ps.fix(au, func(n []byte) (int, bool) {
-				switch n[0] & 0x1f {
-				case 7:
-					return 0, false
-				case 8:
-					return 1, false
-				case 5:
-					return -1, true
-				}
-				return -1, false
-			})
-		},
-	}, nil
 }
 
 func newH265Repacketizer(f *format.H265) (*repacketizer, error) {

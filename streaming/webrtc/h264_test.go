@@ -1,0 +1,238 @@
+package webrtc
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/pion/rtp"
+)
+
+type countRef struct{ n int }
+
+func (c *countRef) Retain()  { c.n++ }
+func (c *countRef) Release() { c.n-- }
+
+// collect copies what a videoWriter writes.
+type collect struct {
+	t    testing.TB
+	pkts []*rtp.Packet
+}
+
+func (c *collect) write(p *rtp.Packet) error {
+	if len(p.Payload) > maxPayload {
+		c.t.Errorf("packet of %d bytes, over %d", len(p.Payload), maxPayload)
+	}
+	cp := *p
+	cp.Payload = bytes.Clone(p.Payload)
+	c.pkts = append(c.pkts, &cp)
+	return nil
+}
+
+// decodeAUs decodes written packets with gortsplib's decoder, the way a
+// player would, and fails on any gap in the sequence numbers.
+func decodeAUs(t *testing.T, pkts []*rtp.Packet) [][][]byte {
+	t.Helper()
+	d := &rtph264.Decoder{PacketizationMode: 1}
+	if err := d.Init(); err != nil {
+		t.Fatal(err)
+	}
+	var aus [][][]byte
+	for i, p := range pkts {
+		if i > 0 && p.SequenceNumber != pkts[i-1].SequenceNumber+1 {
+			t.Fatalf("sequence %d follows %d", p.SequenceNumber, pkts[i-1].SequenceNumber)
+		}
+		au, err := d.Decode(p)
+		if errors.Is(err, rtph264.ErrMorePacketsNeeded) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		aus = append(aus, au)
+	}
+	return aus
+}
+
+func TestH264PassthroughRoundTrip(t *testing.T) {
+	idr1, p1, idr2, p2 := randomNALU(5, 9000), randomNALU(1, 700), randomNALU(5, 3000), randomNALU(1, 70000)
+	input := [][][]byte{
+		{randomNALU(1, 500)},         // before any IDR: dropped
+		{idr1},                       // IDR without parameter sets: they are inserted
+		{p1},                         //
+		{spsBaseline, testPPS, idr2}, // in-band parameter sets: not doubled
+		{p2},                         // bigger than any packet: fragmented
+	}
+	want := [][][]byte{{spsBaseline, testPPS, idr1}, {p1}, {spsBaseline, testPPS, idr2}, {p2}}
+	for _, camMax := range []int{1400, 1000, 65000} { // FU-A re-cut, small, one huge packet per NAL
+		enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: camMax}
+		if err := enc.Init(); err != nil {
+			t.Fatal(err)
+		}
+		h := newH264Passthrough(spsBaseline, testPPS, true)
+		out := &collect{t: t}
+		for i, au := range input {
+			pkts, err := enc.Encode(au)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pkts {
+				p.Timestamp = uint32(i * 3600)
+				if err := h.process(p, nil, out.write); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got := decodeAUs(t, out.pkts)
+		if len(got) != len(want) {
+			t.Fatalf("camera packets of %d: %d access units, want %d", camMax, len(got), len(want))
+		}
+		for i := range want {
+			if !slices.EqualFunc(got[i], want[i], bytes.Equal) {
+				t.Errorf("camera packets of %d: access unit %d differs (%d NAL units, want %d)", camMax, i, len(got[i]), len(want[i]))
+			}
+		}
+	}
+}
+
+func TestH264PassthroughKeepsLossGaps(t *testing.T) {
+	h := newH264Passthrough(spsBaseline, testPPS, false)
+	out := &collect{t: t}
+	for i, seq := range []uint16{10, 11, 14, 15} {
+		typ := byte(1)
+		if i == 0 {
+			typ = 5
+		}
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(i * 3600), Marker: true}, Payload: randomNALU(typ, 100)}
+		if err := h.process(p, nil, out.write); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seqs []uint16
+	for _, p := range out.pkts {
+		seqs = append(seqs, p.SequenceNumber-out.pkts[0].SequenceNumber)
+	}
+	// 0: inserted parameter sets, 1: IDR, 2, then two lost, 5.
+	if want := []uint16{0, 1, 2, 5, 6}; !slices.Equal(seqs, want) {
+		t.Fatalf("relative sequence numbers %v, want %v", seqs, want)
+	}
+}
+
+func TestH264PassthroughRefusesBFrames(t *testing.T) {
+	h := newH264Passthrough(spsBaseline, testPPS, true)
+	out := &collect{t: t}
+	var err error
+	// Decode order I P B B P B B with presentation timestamps.
+	for i, ts := range []uint32{0, 10800, 3600, 7200, 21600, 14400, 18000} {
+		typ := byte(1)
+		if i == 0 {
+			typ = 5
+		}
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: ts, Marker: true}, Payload: randomNALU(typ, 50)}
+		if err = h.process(p, nil, out.write); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrBFrames) {
+		t.Fatalf("err = %v, want ErrBFrames", err)
+	}
+}
+
+func TestH265RepacketizerInsertsParameterSets(t *testing.T) {
+	vps, sps, pps := []byte{0x40, 0x01, 0xaa}, []byte{0x42, 0x01, 0xbb}, []byte{0x44, 0x01, 0xcc}
+	f := &format.H265{PayloadTyp: 96, VPS: vps, SPS: sps, PPS: pps}
+	rp, err := newH265Repacketizer(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: 1400}
+	if err := enc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	nal := func(typ byte, n int) []byte {
+		b := randomNALU(0, n)
+		b[0], b[1] = typ<<1, 1
+		return b
+	}
+	ref := &countRef{}
+	var types []byte
+	write := func(p *rtp.Packet) error {
+		if len(p.Payload) > maxPayload {
+			t.Errorf("packet of %d bytes", len(p.Payload))
+		}
+		switch typ := (p.Payload[0] >> 1) & 0x3f; typ {
+		case 48: // aggregation packet
+			for b := p.Payload[2:]; len(b) > 2; {
+				n := int(b[0])<<8 | int(b[1])
+				types = append(types, (b[2]>>1)&0x3f)
+				b = b[2+n:]
+			}
+		case 49: // fragmentation unit
+			if p.Payload[2]&0x80 != 0 {
+				types = append(types, p.Payload[2]&0x3f)
+			}
+		default:
+			types = append(types, typ)
+		}
+		return nil
+	}
+	for i, au := range [][][]byte{{nal(1, 300)}, {nal(19, 5000)}, {nal(1, 300)}} {
+		pkts, _ := enc.Encode(au)
+		for _, p := range pkts {
+			p.Timestamp = uint32(i * 3600)
+			if err := rp.process(p, ref, write); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if want := []byte{32, 33, 34, 19, 1}; !slices.Equal(types, want) {
+		t.Fatalf("NAL types %v, want %v", types, want)
+	}
+	if ref.n != 0 {
+		t.Errorf("%d references held after complete access units", ref.n)
+	}
+}
+
+// BenchmarkH264Passthrough is the per-packet cost of a WebRTC reader's
+// video path: one GOP of 25 frames, a 20 kB IDR and 2 kB P-frames, from a
+// camera packetising at 1400 bytes (so every fragment is re-cut).
+func BenchmarkH264Passthrough(b *testing.B) {
+	for _, camMax := range []int{1400, 1100} {
+		b.Run(map[int]string{1400: "recut", 1100: "as-is"}[camMax], func(b *testing.B) {
+			enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: camMax}
+			_ = enc.Init()
+			var pkts []*rtp.Packet
+			for i := 0; i < 25; i++ {
+				au := [][]byte{randomNALU(1, 2000)}
+				if i == 0 {
+					au = [][]byte{randomNALU(5, 20000)}
+				}
+				ps, _ := enc.Encode(au)
+				for _, p := range ps {
+					p.Timestamp = uint32(i * 3600)
+				}
+				pkts = append(pkts, ps...)
+			}
+			h := newH264Passthrough(spsBaseline, testPPS, true)
+			write := func(*rtp.Packet) error { return nil }
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := pkts[i%len(pkts)]
+				if i%len(pkts) == 0 {
+					// Timestamps move on with every GOP, as a camera's do.
+					for _, q := range pkts {
+						q.Timestamp += 25 * 3600
+					}
+				}
+				if err := h.process(p, nil, write); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
