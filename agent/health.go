@@ -1,0 +1,214 @@
+package agent
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"github.com/camgate/camgate/agent/api"
+	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/uplink"
+)
+
+// systemMetrics is what health needs from the platform; *hal.Machine
+// satisfies it.
+type systemMetrics interface {
+	Metrics(ctx context.Context) (hal.Metrics, error)
+}
+
+// pathLister is what health needs from the path manager.
+type pathLister interface {
+	Paths() []streaming.PathInfo
+}
+
+// healthSource builds health documents (P/ID/health, the status command,
+// GET /v1/health) and the figures behind /metrics.
+type healthSource struct {
+	id        string
+	version   string
+	started   time.Time
+	bootCount uint64
+	paths     pathLister
+	system    systemMetrics // nil: runtime figures only
+	link      interface{ Stats() uplink.Stats }
+	store     *store.Store
+	outbox    *outbox // nil without an uplink
+}
+
+// snapshot reads every figure now. A figure that cannot be read is left
+// out rather than failing the document.
+func (h *healthSource) snapshot(ctx context.Context) uplink.Health {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	doc := uplink.Health{
+		TS: time.Now().UTC(),
+		Agent: uplink.AgentHealth{
+			ID: h.id, Version: h.version, Uptime: time.Since(h.started).Seconds(),
+			BootCount: h.bootCount, GoVersion: runtime.Version(),
+			Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,
+		},
+		Paths: []uplink.PathHealth{},
+	}
+	if h.system != nil {
+		mctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		m, _ := h.system.Metrics(mctx) // partial figures on error
+		cancel()
+		cpu := m.CPUPercent
+		doc.System = uplink.SystemHealth{
+			CPUPercent: &cpu, MemTotal: m.MemTotalBytes, MemAvailable: m.MemTotalBytes - m.MemUsedBytes,
+			DiskFree: m.DiskFreeBytes, TemperatureC: m.TemperatureC, Uptime: m.Uptime.Seconds(),
+		}
+		for _, i := range m.Interfaces {
+			if i.Loopback {
+				continue
+			}
+			ui := uplink.Interface{Name: i.Name, Up: i.Up}
+			for _, a := range i.Addrs {
+				ui.Addrs = append(ui.Addrs, a.String())
+			}
+			doc.System.Interfaces = append(doc.System.Interfaces, ui)
+		}
+	}
+	if h.paths != nil {
+		for _, p := range h.paths.Paths() {
+			doc.Paths = append(doc.Paths, pathHealth(p))
+		}
+	}
+	if h.link != nil {
+		doc.Uplink.Connected = h.link.Stats().Connected
+	}
+	if st, err := h.store.OutboxStats(); err == nil {
+		doc.Uplink.OutboxDepth, doc.Uplink.OutboxBytes, doc.Uplink.Dropped = st.Depth, st.Bytes, st.Dropped
+	}
+	return doc
+}
+
+func pathHealth(p streaming.PathInfo) uplink.PathHealth {
+	return uplink.PathHealth{
+		Name: p.Name, State: p.State.String(), Source: p.Source, OnDemand: p.OnDemand,
+		Readers: p.Readers, BytesIn: p.BytesIn, BytesOut: p.BytesOut, Bitrate: p.BitrateIn,
+		Reconnects: p.Reconnects, LastError: p.LastError,
+	}
+}
+
+// runHealth appends a health document every interval (and once at start),
+// raises outbox.dropped when the bounds dropped messages since the last
+// one, and folds path counters into the store's lifetime stats.
+func (h *healthSource) runHealth(ctx context.Context, interval time.Duration, events *eventSink) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	prev := map[string]streaming.PathInfo{}
+	for {
+		doc := h.snapshot(ctx)
+		h.outbox.appendHealth(doc)
+		if n := h.outbox.dropped.Swap(0); n > 0 {
+			events.emit(uplink.EventOutboxDropped, "", map[string]any{"dropped": n, "total": doc.Uplink.Dropped})
+		}
+		h.foldStats(prev)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// foldStats adds the growth of each path's counters since the last call
+// to the store's lifetime stats. A counter that went down (path replaced)
+// counts from zero.
+func (h *healthSource) foldStats(prev map[string]streaming.PathInfo) {
+	if h.paths == nil {
+		return
+	}
+	delta := map[string]store.PathStats{}
+	for _, p := range h.paths.Paths() {
+		o := prev[p.Name]
+		d := store.PathStats{
+			BytesIn: grow(o.BytesIn, p.BytesIn), BytesOut: grow(o.BytesOut, p.BytesOut),
+			Reconnects: grow(o.Reconnects, p.Reconnects), PacketsDropped: grow(o.Dropped, p.Dropped),
+		}
+		if d != (store.PathStats{}) {
+			delta[p.Name] = d
+		}
+		prev[p.Name] = p
+	}
+	_ = h.store.AddPathStats(delta) // best effort: lifetime figures, not state
+}
+
+func grow(old, cur uint64) uint64 {
+	if cur < old {
+		return cur
+	}
+	return cur - old
+}
+
+// Metrics implements api.Metrics: path, uplink, outbox, process and
+// system figures.
+func (h *healthSource) Metrics(ctx context.Context) []api.Family {
+	doc := h.snapshot(ctx)
+	var (
+		bytesIn    = api.Family{Name: "camgate_path_bytes_in_total", Help: "Bytes received from the path's source.", Type: api.Counter}
+		bytesOut   = api.Family{Name: "camgate_path_bytes_out_total", Help: "Bytes sent to the path's readers.", Type: api.Counter}
+		readers    = api.Family{Name: "camgate_path_readers", Help: "Readers connected to the path.", Type: api.Gauge}
+		state      = api.Family{Name: "camgate_path_state", Help: "1 for the path's current state.", Type: api.Gauge}
+		reconnects = api.Family{Name: "camgate_path_reconnects_total", Help: "Source reconnections.", Type: api.Counter}
+		dropped    = api.Family{Name: "camgate_path_packets_dropped_total", Help: "Packets dropped for slow readers.", Type: api.Counter}
+		bitrate    = api.Family{Name: "camgate_path_bitrate_bits", Help: "Received bit rate over the last interval.", Type: api.Gauge}
+	)
+	if h.paths != nil {
+		for _, p := range h.paths.Paths() {
+			l := []api.Label{{Name: "path", Value: p.Name}}
+			bytesIn.Samples = append(bytesIn.Samples, api.Sample{Labels: l, Value: float64(p.BytesIn)})
+			bytesOut.Samples = append(bytesOut.Samples, api.Sample{Labels: l, Value: float64(p.BytesOut)})
+			readers.Samples = append(readers.Samples, api.Sample{Labels: l, Value: float64(p.Readers)})
+			state.Samples = append(state.Samples, api.Sample{Labels: append(l, api.Label{Name: "state", Value: p.State.String()}), Value: 1})
+			reconnects.Samples = append(reconnects.Samples, api.Sample{Labels: l, Value: float64(p.Reconnects)})
+			dropped.Samples = append(dropped.Samples, api.Sample{Labels: l, Value: float64(p.Dropped)})
+			bitrate.Samples = append(bitrate.Samples, api.Sample{Labels: l, Value: p.BitrateIn})
+		}
+	}
+	one := func(name, help, typ string, v float64) api.Family {
+		return api.Family{Name: name, Help: help, Type: typ, Samples: []api.Sample{{Value: v}}}
+	}
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	fams := []api.Family{bytesIn, bytesOut, readers, state, reconnects, dropped, bitrate,
+		one("camgate_uplink_connected", "1 while connected to the broker.", api.Gauge, b2f(doc.Uplink.Connected)),
+		one("camgate_outbox_depth", "Messages waiting in the outbox.", api.Gauge, float64(doc.Uplink.OutboxDepth)),
+		one("camgate_outbox_bytes", "Size of the messages waiting in the outbox.", api.Gauge, float64(doc.Uplink.OutboxBytes)),
+		one("camgate_outbox_dropped_total", "Outbox messages dropped by its bounds.", api.Counter, float64(doc.Uplink.Dropped)),
+		one("camgate_uptime_seconds", "Seconds since the agent started.", api.Gauge, doc.Agent.Uptime),
+		one("camgate_boot_count", "Times the agent has started on this data directory.", api.Counter, float64(doc.Agent.BootCount)),
+		one("camgate_go_goroutines", "Goroutines.", api.Gauge, float64(doc.Agent.Goroutines)),
+		one("camgate_go_heap_bytes", "Go heap in use.", api.Gauge, float64(doc.Agent.HeapBytes)),
+	}
+	if h.link != nil {
+		st := h.link.Stats()
+		fams = append(fams,
+			one("camgate_uplink_connects_total", "Successful broker connections.", api.Counter, float64(st.Connects)),
+			one("camgate_uplink_published_total", "Outbox messages acknowledged by the broker.", api.Counter, float64(st.Published)),
+			one("camgate_uplink_commands_dropped_total", "Commands dropped because the queue was full.", api.Counter, float64(st.CommandsDropped)))
+	}
+	s := doc.System
+	if s.CPUPercent != nil {
+		fams = append(fams, one("camgate_system_cpu_percent", "Busy share of all CPUs.", api.Gauge, *s.CPUPercent))
+	}
+	if s.MemTotal > 0 {
+		fams = append(fams,
+			one("camgate_system_memory_total_bytes", "Memory of the box.", api.Gauge, float64(s.MemTotal)),
+			one("camgate_system_memory_available_bytes", "Memory available to programs.", api.Gauge, float64(s.MemAvailable)))
+	}
+	if s.DiskFree > 0 {
+		fams = append(fams, one("camgate_system_disk_free_bytes", "Free space on the data directory's file system.", api.Gauge, float64(s.DiskFree)))
+	}
+	if s.TemperatureC != nil {
+		fams = append(fams, one("camgate_system_temperature_celsius", "Hottest thermal zone.", api.Gauge, *s.TemperatureC))
+	}
+	return fams
+}

@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/camgate/camgate/agent/api"
+	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/internal/redact"
+	"github.com/camgate/camgate/uplink"
+)
+
+// link is the agent's fleet side: events and health into the outbox, the
+// MQTT uplink, the command dispatcher and the local API. The agent builds
+// it in New (before the path manager, which takes its event sink) and runs
+// it under its errgroup.
+type link struct {
+	a      *Agent
+	log    zerolog.Logger
+	events *eventSink
+	outbox *outbox        // nil without a broker
+	client *uplink.Client // nil without a broker
+	health *healthSource
+	disp   *dispatcher
+}
+
+// newLink prepares the fleet side; nothing connects or listens until Run.
+func newLink(a *Agent) (*link, error) {
+	cfg := a.cfg.Uplink
+	l := &link{a: a, log: a.log}
+	enabled := cfg.Broker != ""
+	l.events = newEventSink(a.log, enabled)
+	if enabled {
+		l.outbox = &outbox{st: a.store, log: a.log.With().Str("component", "outbox").Logger()}
+		c, err := uplink.New(uplink.Options{
+			Broker:      string(cfg.Broker),
+			Username:    cfg.Username,
+			Password:    string(cfg.Password),
+			CAFile:      cfg.TLS.CA,
+			CertFile:    cfg.TLS.Cert,
+			KeyFile:     cfg.TLS.Key,
+			TopicPrefix: cfg.TopicPrefix,
+			AgentID:     a.id,
+			Version:     Version,
+			BootID:      a.bootID,
+			StartedAt:   a.startedAt,
+			Outbox:      l.outbox,
+			Logger:      a.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("uplink %s: %w", redact.URL(string(cfg.Broker)), err)
+		}
+		l.client = c
+	}
+	if r := a.store.Recovered(); r != "" {
+		l.events.emit(uplink.EventStoreRecovered, "", map[string]any{"movedTo": r})
+	}
+	return l, nil
+}
+
+// Run runs the fleet side until ctx ends. The uplink is stopped last, after
+// the agent.stopping event is in the outbox, so its flush carries it.
+func (l *link) Run(ctx context.Context) error {
+	a := l.a
+	l.health = &healthSource{
+		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
+		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox,
+	}
+	if l.client != nil {
+		l.health.link = l.client
+	}
+	l.disp = newDispatcher(&dispatcher{
+		log: a.log, store: a.store, paths: a.paths, cfg: a.cfg,
+		health: l.health.snapshot, restart: a.requestRestart, events: l.events,
+	})
+
+	var srv *api.Server
+	if addr := a.cfg.API.Address; addr != "" {
+		var err error
+		srv, err = api.New(api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Logger: a.log})
+		if err != nil {
+			return err
+		}
+		if !api.IsLoopback(addr) {
+			l.log.Warn().Str("address", addr).Msg("local API listens beyond loopback")
+		}
+	}
+
+	uctx, ucancel := context.WithCancel(context.Background())
+	defer ucancel()
+	udone := make(chan error, 1)
+	if l.client != nil {
+		go func() { udone <- l.client.Run(uctx) }()
+	} else {
+		udone <- nil
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if srv != nil {
+		g.Go(func() error { return srv.Run(gctx) })
+	}
+	if l.client != nil {
+		g.Go(func() error { return l.events.run(gctx, l.outbox) })
+		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval(), l.events) })
+		g.Go(func() error { return l.dispatch(gctx) })
+	}
+	<-gctx.Done()
+	if ctx.Err() != nil {
+		l.events.emit(uplink.EventAgentStopping, "", nil)
+	}
+	err := g.Wait()
+	ucancel()
+	if uerr := <-udone; err == nil {
+		err = uerr
+	}
+	return err
+}
+
+func (l *link) healthInterval() time.Duration {
+	if d := l.a.cfg.Uplink.HealthInterval.D(); d > 0 {
+		return d
+	}
+	return 30 * time.Second
+}
+
+// dispatch runs commands one at a time as the uplink hands them over.
+func (l *link) dispatch(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-l.client.Commands():
+			id, reply, after := l.disp.handleMQTT(ctx, in)
+			if id != "" {
+				if err := l.client.Reply(ctx, id, reply); err != nil {
+					// The fleet repeats the id and gets the journaled reply.
+					l.log.Warn().Str("id", id).Str("error", redact.Error(err)).Msg("reply not sent")
+				}
+			}
+			if after != nil {
+				after()
+			}
+		}
+	}
+}
