@@ -182,3 +182,47 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// On demand as SPEC section 3 says, seen from the camera's side: no pull
+// before the first reader, one pull shared by readers arriving within
+// sourceOnDemandCloseAfter, and the camera let go after that delay.
+func TestCameraOnDemandLifecycle(t *testing.T) {
+	need(t, "ffmpeg")
+	dir := outDir(t)
+	cam := startCamera(t, dir, 0)
+	closeAfter := 3 * time.Second
+	a := startAgent(t, AgentOptions{Dir: dir, Paths: map[string]map[string]any{
+		"cam": {"source": cam.URL, "sourceOnDemandCloseAfter": closeAfter.String()},
+	}})
+	connected := func() int { return strings.Count(cam.Output(), "CLIENT connected") }
+	closed := func() int { return strings.Count(cam.Output(), "CLIENT closed") }
+
+	// Absence of a pull has no event to wait for: give the agent a moment.
+	time.Sleep(1500 * time.Millisecond)
+	if n := connected(); n != 0 {
+		t.Fatalf("camera pulled %d time(s) with no reader", n)
+	}
+	assertDecodes(t, a.URL("cam", ""), "tcp", 25)
+	if n := connected(); n != 1 {
+		t.Fatalf("camera connections after the first reader: %d, want 1", n)
+	}
+	assertDecodes(t, a.URL("cam", ""), "tcp", 25)
+	left := time.Now()
+	if n := connected(); n != 1 {
+		t.Errorf("a reader within sourceOnDemandCloseAfter opened connection %d to the camera, want the running source reused", n)
+	}
+	if err := cam.WaitOutput("CLIENT closed", closeAfter+10*time.Second); err != nil {
+		t.Fatalf("camera not let go after the last reader: %v", err)
+	}
+	if took := time.Since(left); took < closeAfter-500*time.Millisecond {
+		t.Errorf("camera let go %v after the last reader, before sourceOnDemandCloseAfter %v", took, closeAfter)
+	}
+	if n := closed(); n != 1 {
+		t.Errorf("camera saw %d closes, want 1", n)
+	}
+	// And it starts again for the next reader.
+	assertDecodes(t, a.URL("cam", ""), "tcp", 25)
+	if n := connected(); n != 2 {
+		t.Errorf("camera connections after a reader following the close: %d, want 2", n)
+	}
+}

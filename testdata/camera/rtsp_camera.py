@@ -9,7 +9,8 @@ Two sources:
   --live       encodes a moving test pattern with x264enc (zerolatency).
 
 Listens on 127.0.0.1 only; prints "READY rtsp://127.0.0.1:PORT/PATH" once it
-accepts connections; exits 0 on SIGTERM or SIGINT.
+accepts connections, "CLIENT connected IP" and "CLIENT closed IP" for each
+RTSP connection; exits 0 on SIGTERM or SIGINT.
 
 Run it with /usr/bin/python3: a python3 elsewhere on PATH may lack gi.
 """
@@ -136,6 +137,15 @@ def main():
     feeders = []
     for path in paths:
         server.get_mount_points().add_factory(path, make_factory(args, clip, feeders))
+    def on_client(_server, client):
+        # One line per RTSP connection, so tests can see when a relay pulls
+        # (on demand) and when it lets go.
+        conn = client.get_connection()
+        peer = conn.get_ip() if conn else "?"
+        print("CLIENT connected %s" % peer, flush=True)
+        client.connect("closed", lambda _c: print("CLIENT closed %s" % peer, flush=True))
+
+    server.connect("client-connected", on_client)
     if server.attach(None) == 0:
         sys.exit("camera: cannot listen on 127.0.0.1:%d" % args.port)
 
