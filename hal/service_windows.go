@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 	"unsafe"
@@ -47,8 +48,33 @@ const recoveryResetSeconds = 24 * 60 * 60
 
 // IsService reports whether the service control manager started this process.
 func IsService() bool {
-	ok, err := svc.IsWindowsService()
-	return err == nil && ok
+	if ok, err := svc.IsWindowsService(); err == nil && ok {
+		return true
+	}
+	return parentIsServicesExe()
+}
+
+// parentIsServicesExe reports whether the parent process is services.exe.
+// svc.IsWindowsService also requires session 0, where Windows runs its
+// service manager; Wine's runs in session 1, and the cross-platform smoke
+// test runs the agent as a service under Wine. A false positive is
+// harmless: svc.Run then fails at once and RunService runs in the
+// foreground.
+func parentIsServicesExe() bool {
+	ppid := uint32(os.Getppid())
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
+	if err != nil {
+		return false
+	}
+	defer windows.CloseHandle(snap)
+	var e windows.ProcessEntry32
+	e.Size = uint32(unsafe.Sizeof(e))
+	for err = windows.Process32First(snap, &e); err == nil; err = windows.Process32Next(snap, &e) {
+		if e.ProcessID == ppid {
+			return strings.EqualFold(windows.UTF16ToString(e.ExeFile[:]), "services.exe")
+		}
+	}
+	return false
 }
 
 // RunService runs run as the Windows service name when the service control
@@ -69,7 +95,12 @@ func RunService(name string, run func(ctx context.Context) error) error {
 		defer l.Close()
 	}
 	h := &serviceHandler{name: name, run: run, elog: elog}
-	if err := svc.Run(name, h); err != nil {
+	err := svc.Run(name, h)
+	if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+		// No service manager is waiting for us after all (see IsService).
+		return runWithSignals(run)
+	}
+	if err != nil {
 		_ = elog.Error(fmt.Sprintf("%s: service dispatcher failed: %v", name, err))
 		return fmt.Errorf("run service %s: %w", name, err)
 	}

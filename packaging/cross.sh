@@ -5,7 +5,8 @@
 #   packaging/cross.sh                      all targets
 #   packaging/cross.sh linux/arm64 ...      only these (os/arch; linux/arm is GOARM=7)
 #
-# Binaries: dist/build/<os>_<arch>/camgate[.exe] (arm: linux_armv7).
+# Binaries: $DIST/build/<os>_<arch>/camgate[.exe] (arm: linux_armv7);
+# DIST defaults to dist.
 # VERSION, COMMIT, DATE and LDFLAGS come from the environment when set
 # (the Taskfile passes its own), else from git. Builds run one after the
 # other: the build machines are small.
@@ -16,6 +17,7 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 DATE=${DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 PKG=github.com/camgate/camgate/agent
+DIST=${DIST:-dist}
 LDFLAGS=${LDFLAGS:-"-s -w -X $PKG.Version=$VERSION -X $PKG.Commit=$COMMIT -X $PKG.BuildDate=$DATE"}
 
 targets=("$@")
@@ -34,7 +36,7 @@ target_dir() {
 for t in "${targets[@]}"; do
 	os=${t%/*}
 	arch=${t#*/}
-	dir=dist/build/$(target_dir "$t")
+	dir=$DIST/build/$(target_dir "$t")
 	exe=camgate
 	[ "$os" = windows ] && exe=camgate.exe
 	mkdir -p "$dir"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the release files in dist/ from the binaries of packaging/cross.sh
+# Makes the release files in $DIST (default dist) from the binaries of packaging/cross.sh
 # (built here when missing):
 #   camgate_<version>_<os>_<arch>.zip (Windows) / .tar.gz (Linux) with the
 #     binary, configs/camgate.yml, README.md, INSTALL.txt (Windows: also
@@ -7,7 +7,8 @@
 #   camgate_<debversion>_<debarch>.deb for each Linux target (nfpm)
 #   checksums.txt (SHA-256 of all of the above)
 #
-# VERSION defaults to git describe. NFPM is the nfpm command; default: the
+# PACKAGE_TARGETS limits the targets (e.g. "linux_arm64 linux_armv7");
+# default all five. VERSION defaults to git describe. NFPM is the nfpm command; default: the
 # pinned release through `go run`. Sign the Windows binaries before
 # packaging (packaging/sign.sh) so the zips carry signed binaries.
 set -euo pipefail
@@ -15,6 +16,8 @@ cd "$(dirname "$0")/.."
 
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 export VERSION
+DIST=${DIST:-dist}
+export DIST
 NFPM=${NFPM:-go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2}
 FILE_VERSION=${VERSION#v}
 
@@ -26,7 +29,7 @@ else
 	DEB_VERSION=0.0.0~git${FILE_VERSION//-/.}
 fi
 
-targets=(windows_amd64 windows_arm64 linux_amd64 linux_arm64 linux_armv7)
+read -r -a targets <<<"${PACKAGE_TARGETS:-windows_amd64 windows_arm64 linux_amd64 linux_arm64 linux_armv7}"
 
 goarch_of() {
 	case "$1" in
@@ -39,7 +42,7 @@ missing=()
 for t in "${targets[@]}"; do
 	exe=camgate
 	[[ $t == windows_* ]] && exe=camgate.exe
-	[ -f "dist/build/$t/$exe" ] || missing+=("$(goarch_of "$t")")
+	[ -f "$DIST/build/$t/$exe" ] || missing+=("$(goarch_of "$t")")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	packaging/cross.sh "${missing[@]}"
@@ -52,7 +55,9 @@ fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-rm -f dist/*.zip dist/*.tar.gz dist/*.deb dist/checksums.txt
+mkdir -p "$DIST"
+DIST=$(cd "$DIST" && pwd)
+rm -f "$DIST"/*.zip "$DIST"/*.tar.gz "$DIST"/*.deb "$DIST/checksums.txt"
 
 for t in "${targets[@]}"; do
 	name=camgate_${FILE_VERSION}_$t
@@ -61,30 +66,33 @@ for t in "${targets[@]}"; do
 	cp configs/camgate.yml "$dir/configs/"
 	cp README.md packaging/INSTALL.txt "$dir/"
 	if [[ $t == windows_* ]]; then
-		cp "dist/build/$t/camgate.exe" packaging/install.ps1 packaging/uninstall.ps1 "$dir/"
+		cp "$DIST/build/$t/camgate.exe" packaging/install.ps1 packaging/uninstall.ps1 "$dir/"
 		# Windows tools expect CRLF in text files people open in Notepad.
 		for f in "$dir/INSTALL.txt" "$dir/configs/camgate.yml"; do
 			sed -i 's/\r*$/\r/' "$f"
 		done
-		rm -f "dist/$name.zip"
-		(cd "$stage" && zip -q -r -X "$OLDPWD/dist/$name.zip" "$name")
-		echo "dist/$name.zip"
+		(cd "$stage" && zip -q -r -X "$DIST/$name.zip" "$name")
+		echo "$DIST/$name.zip"
 	else
-		cp "dist/build/$t/camgate" packaging/camgate.service "$dir/"
+		cp "$DIST/build/$t/camgate" packaging/camgate.service "$dir/"
 		tar -C "$stage" --owner=0 --group=0 --numeric-owner --sort=name \
-			-czf "dist/$name.tar.gz" "$name"
-		echo "dist/$name.tar.gz"
+			-czf "$DIST/$name.tar.gz" "$name"
+		echo "$DIST/$name.tar.gz"
 
 		case "$t" in
 		linux_amd64) deb_arch=amd64 ;;
 		linux_arm64) deb_arch=arm64 ;;
 		linux_armv7) deb_arch=armhf ;;
 		esac
-		DEB_ARCH=$deb_arch DEB_VERSION=$DEB_VERSION BIN=dist/build/$t/camgate \
-			$NFPM package -f packaging/nfpm.yaml -p deb -t dist/ >/dev/null
-		echo "dist/camgate_${DEB_VERSION}_${deb_arch}.deb"
+		DEB_ARCH=$deb_arch DEB_VERSION=$DEB_VERSION BIN=$DIST/build/$t/camgate \
+			$NFPM package -f packaging/nfpm.yaml -p deb -t "$DIST/" >/dev/null
+		echo "$DIST/camgate_${DEB_VERSION}_${deb_arch}.deb"
 	fi
 done
 
-(cd dist && sha256sum -- *.zip *.tar.gz *.deb >checksums.txt)
-echo "dist/checksums.txt"
+(
+	cd "$DIST"
+	shopt -s nullglob
+	sha256sum -- *.zip *.tar.gz *.deb >checksums.txt
+)
+echo "$DIST/checksums.txt"

@@ -4,7 +4,7 @@
 #
 #   SIGN_KEY=key.pem SIGN_CERT=cert.pem packaging/sign.sh [EXE...]
 #
-# EXE defaults to dist/build/windows_*/camgate.exe. SIGN_KEY is a PEM
+# EXE defaults to $DIST/build/windows_*/camgate.exe (DIST default dist). SIGN_KEY is a PEM
 # private key (SIGN_KEY_PASS its passphrase when encrypted), SIGN_CERT the
 # PEM certificate chain. SIGN_TIMESTAMP_URL adds an RFC 3161 timestamp so
 # signatures outlive the certificate. Verification trusts SIGN_CA (default:
@@ -21,7 +21,7 @@ command -v osslsigncode >/dev/null || { echo "sign: osslsigncode not installed (
 exes=("$@")
 if [ ${#exes[@]} -eq 0 ]; then
 	shopt -s nullglob
-	exes=(dist/build/windows_*/camgate.exe)
+	exes=("${DIST:-dist}"/build/windows_*/camgate.exe)
 	shopt -u nullglob
 fi
 [ ${#exes[@]} -gt 0 ] || { echo "sign: no Windows binaries; run packaging/cross.sh first" >&2; exit 1; }
