@@ -45,14 +45,17 @@ type Agent struct {
 	paths  *streaming.Manager
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
+	link   *link          // fleet side: events, uplink, commands, local API
 
 	// restart is closed when a command asked the agent to restart.
 	restart chan struct{}
+	// ready is closed once every listener is up.
+	ready chan struct{}
 }
 
 // New builds every part. Nothing listens until Run.
 func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err error) {
-	a = &Agent{cfg: cfg, opts: opts, log: log, startedAt: time.Now(), restart: make(chan struct{})}
+	a = &Agent{cfg: cfg, opts: opts, log: log, startedAt: time.Now(), restart: make(chan struct{}), ready: make(chan struct{})}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	a.bootID = hex.EncodeToString(b[:])
@@ -92,7 +95,10 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		}
 	}
 	a.log = a.log.With().Str("agent", a.id).Logger()
-	a.events = logEvents{log: a.log.With().Str("component", "events").Logger()}
+	if a.link, err = newLink(a); err != nil {
+		return nil, err
+	}
+	a.events = a.link.events
 
 	a.auth, err = auth.New(authUsers(cfg.Auth.Users))
 	if err != nil {
@@ -161,6 +167,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	return a, nil
 }
 
+// Ready is closed once Run has every listener up.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
 // ID is the agent id.
 func (a *Agent) ID() string { return a.id }
 
@@ -183,6 +192,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
+	g.Go(func() error { return a.link.Run(gctx) })
 	if a.webrtc != nil {
 		g.Go(func() error { return a.webrtc.Run(gctx) })
 	}
@@ -204,6 +214,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info().Str("version", Version).Uint64("boot", a.store.BootCount()).Str("dataDir", a.dataDir).
 		Str("rtsp", a.cfg.RTSP.Address).Msg("camgate started")
 	a.events.Event(streaming.Event{Type: "agent.started", Detail: Version})
+	close(a.ready)
 	hal.Ready(ctx)
 
 	err := g.Wait()
