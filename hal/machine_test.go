@@ -3,6 +3,8 @@ package hal
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/shirou/gopsutil/v4/cpu"
@@ -11,7 +13,9 @@ import (
 // TestMetricsThisMachine checks the figures of the machine running the test
 // are sane on every platform.
 func TestMetricsThisMachine(t *testing.T) {
-	m := &Machine{DataDir: t.TempDir()}
+	// os.TempDir rather than t.TempDir: the test also runs under Wine,
+	// whose file deletion fails Go's TempDir cleanup.
+	m := &Machine{DataDir: os.TempDir()}
 	got, err := m.Metrics(context.Background())
 	if err != nil {
 		t.Logf("partial metrics: %v", err)
@@ -47,7 +51,7 @@ func TestMetricsThisMachine(t *testing.T) {
 // TestDiskFreeOfMissingDataDir: the store creates the data directory, maybe
 // after the first health report; the nearest existing parent is measured.
 func TestDiskFreeOfMissingDataDir(t *testing.T) {
-	m := &Machine{DataDir: t.TempDir() + "/not/yet/created"}
+	m := &Machine{DataDir: filepath.Join(os.TempDir(), "camgate-hal-test-absent", "data")}
 	got, _ := m.Metrics(context.Background())
 	if got.DiskFreeBytes == 0 {
 		t.Fatalf("disk free of a data dir not created yet = 0")
