@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/camgate/camgate/agent/conf"
@@ -119,6 +120,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer closer.Close()
 	if file == "" {
 		log.Info().Msg("no config file given: running on the embedded defaults")
+	}
+	if lim := cfg.Agent.GoMemLimit; lim > 0 {
+		debug.SetMemoryLimit(int64(lim))
 	}
 
 	err = hal.RunService("camgate", func(ctx context.Context) error {
