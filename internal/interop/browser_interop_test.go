@@ -3,8 +3,10 @@
 package interop
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -141,6 +143,7 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths := map[string]map[string]any{
+		"locked": {"source": "demo"},
 		"demo":   {"source": "demo", "sourceOnDemand": false},
 		"cam":    {"source": cam.URL},
 		"cam_on": {"source": cam.URL, "sourceOnDemand": false},
@@ -152,7 +155,11 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		}
 	}
 	a := startAgent(t, AgentOptions{
-		Bin: os.Getenv(envAgentBin), Dir: dir, LogLevel: "info", Paths: paths,
+		Bin: os.Getenv(envAgentBin), Dir: dir, Paths: paths,
+		Users: []map[string]any{
+			{"user": "any", "pass": "", "ips": []string{}, "permissions": []map[string]any{{"action": "read", "path": "~^(demo|cam.*)$"}}},
+			{"user": "ops", "pass": "s3cret", "ips": []string{}, "permissions": []map[string]any{{"action": "read"}}},
+		},
 		Sections: map[string]map[string]any{"webrtc": {
 			"address":           "127.0.0.1:" + strconv.Itoa(webPort),
 			"iceUDPMuxAddress":  "127.0.0.1:" + strconv.Itoa(icePort),
@@ -184,6 +191,22 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		})
 	}
 
+	t.Run("credentials asked on 401", func(t *testing.T) {
+		var r struct {
+			Error string        `json:"error"`
+			Asked browserState  `json:"asked"`
+			Later browserState  `json:"later"`
+			Last  *browserState `json:"last"`
+		}
+		node(t, &r, "login", base+"/locked", "ops:s3cret")
+		if r.Error != "" {
+			t.Fatalf("%s; last state %+v", r.Error, r.Last)
+		}
+		if !strings.Contains(r.Asked.Status, "credentials") || r.Later.FramesDecoded == 0 {
+			t.Fatalf("asked %+v, later %+v", r.Asked, r.Later)
+		}
+	})
+
 	t.Run("first frame", func(t *testing.T) {
 		var report []string
 		for _, c := range []struct{ label, url string }{
@@ -204,4 +227,78 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 			t.Error(err)
 		}
 	})
+
+	t.Run("plays again after an agent restart", func(t *testing.T) {
+		reconnectAfterRestart(t, a, base+"/demo", "127.0.0.1:"+strconv.Itoa(webPort))
+	})
+}
+
+// reconnectAfterRestart keeps a player page open while the agent is stopped
+// and started again, and expects the page to play again by itself.
+func reconnectAfterRestart(t *testing.T, a *Agent, url, webAddr string) {
+	root, _ := ModuleRoot()
+	cmd := exec.Command("node", filepath.Join(root, "internal", "interop", "browser", "browser_play.mjs"), "reconnect", url)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	defer func() {
+		_ = cmd.Process.Kill() // our own child, by PID; a no-op when it has exited
+		for range lines {
+		}
+		_ = cmd.Wait()
+	}()
+	next := func(what string, d time.Duration) map[string]any {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("node exited before %s; stderr:\n%s", what, stderr.String())
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%s: %v: %s", what, err, l)
+			}
+			if e, _ := m["error"].(string); e != "" {
+				t.Fatalf("%s: %s\n%s", what, e, l)
+			}
+			return m
+		case <-time.After(d):
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		return nil
+	}
+	next("the page to play", 60*time.Second)
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	if took, killed := a.Stop(10 * time.Second); killed || took > 5*time.Second {
+		t.Errorf("agent stop took %v (killed %v)", took, killed)
+	}
+	if err := a.Restart(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitTCP(webAddr, 20*time.Second, a.Done()); err != nil {
+		t.Fatal(err)
+	}
+	m := next("the page to play again", 120*time.Second)
+	t.Logf("lost: %v; playing again: %v", m["lost"], m["again"])
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -41,13 +42,21 @@ type session struct {
 	cause     error // the first stop's
 	drains    sync.WaitGroup
 	done      chan struct{}
+
+	// For the close log: packets from the stream and packets sent.
+	queued atomic.Uint64
+	sent   atomic.Uint64
 }
 
 // WritePacket implements streaming.Reader: it only queues, never blocks.
 func (s *session) WritePacket(p *streaming.Packet) bool {
 	if (s.video != nil && p.Media == s.video.media && p.Format == s.video.format) ||
 		(s.audio != nil && p.Media == s.audio.media && p.Format == s.audio.format) {
-		return s.q.Push(p)
+		if !s.q.Push(p) {
+			return false
+		}
+		s.queued.Add(1)
+		return true
 	}
 	return true // not a track this peer plays
 }
@@ -115,7 +124,10 @@ func (s *session) run() {
 
 	var writeVideo func(*rtpPacket) error
 	if s.vtrack != nil {
-		writeVideo = s.vtrack.WriteRTP
+		writeVideo = func(p *rtpPacket) error {
+			s.sent.Add(1)
+			return s.vtrack.WriteRTP(p)
+		}
 	}
 	buf := make([]*streaming.Packet, 64)
 	for {
@@ -152,6 +164,7 @@ func (s *session) write(p *streaming.Packet, writeVideo func(*rtpPacket) error) 
 		return nil
 	}
 	if s.atrack != nil {
+		s.sent.Add(1)
 		if err := s.atrack.WriteRTP(p.RTP); err != nil {
 			return fmt.Errorf("write audio: %w", err)
 		}
@@ -178,7 +191,13 @@ func (s *session) teardown() {
 	if errors.Is(cause, ErrBFrames) {
 		ev = s.log.Warn()
 	}
-	ev.AnErr("reason", cause).Uint64("dropped", s.q.Dropped()).Msg("webrtc session closed")
+	select {
+	case <-s.connected:
+	default:
+		ev = ev.Bool("neverConnected", true)
+	}
+	ev.AnErr("reason", cause).Uint64("queued", s.queued.Load()).Uint64("sent", s.sent.Load()).
+		Uint64("dropped", s.q.Dropped()).Msg("webrtc session closed")
 }
 
 // errDeleted is the stop cause of a DELETE.

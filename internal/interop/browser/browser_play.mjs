@@ -1,8 +1,12 @@
 // Drives Debian's chromium (headless) against camgate's player page with
 // playwright-core, for internal/interop/browser_interop_test.go.
 //
-//   node browser_play.mjs play    URL SCREENSHOT   -> checks that frames are decoded
-//   node browser_play.mjs measure URL RUNS          -> POST-to-first-frame times
+//   node browser_play.mjs play      URL SCREENSHOT  -> checks that frames are decoded
+//   node browser_play.mjs measure   URL RUNS        -> POST-to-first-frame times
+//   node browser_play.mjs login     URL USER:PASS   -> the page asks for credentials, then plays
+//   node browser_play.mjs reconnect URL             -> prints {"event":"playing"}, waits for a
+//        line on stdin (the test stops and restarts the agent meanwhile), then waits for
+//        the page to lose the stream and to play again by itself
 //
 // Prints one JSON document on stdout; exits 1 with {"error": ...} on failure.
 // Nothing here talks to any address but the URL's (127.0.0.1).
@@ -96,6 +100,36 @@ try {
     const sorted = [...times].sort((x, y) => x - y);
     const median = (sorted[(runs - 1) >> 1] + sorted[runs >> 1]) / 2;
     process.stdout.write(JSON.stringify({ times, median }) + '\n');
+  } else if (mode === 'login') {
+    const page = await ctx.newPage();
+    page.on('console', (m) => logs.push(m.type() + ': ' + m.text()));
+    await page.goto(url);
+    await page.waitForSelector('#login form', { state: 'visible', timeout: 20000 });
+    const asked = await videoState(page);
+    const [user, pass] = arg.split(':');
+    await page.fill('#user', user);
+    await page.fill('#pass', pass);
+    await page.click('#login button[type=submit]');
+    const a = await waitFor(page, 'a decoded picture after login', 20000, (s) => s.videoWidth > 0 && s.framesDecoded > 0);
+    await page.waitForTimeout(1000);
+    const b = await videoState(page);
+    const out = { asked, first: a, later: b, logs };
+    if (!(b.framesDecoded > a.framesDecoded)) fail('video did not advance after login', out);
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } else if (mode === 'reconnect') {
+    const page = await ctx.newPage();
+    page.on('console', (m) => logs.push(m.type() + ': ' + m.text()));
+    await page.goto(url);
+    const a = await waitFor(page, 'a decoded picture', 20000, (s) => s.state === 'playing' && s.framesDecoded > 0);
+    process.stdout.write(JSON.stringify({ event: 'playing', state: a }) + '\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    const lost = await waitFor(page, 'the page to notice the agent went away', 30000, (s) => s.state !== 'playing');
+    const b = await waitFor(page, 'the page to play again by itself', 60000, (s) => s.state === 'playing' && s.framesDecoded > 0);
+    await page.waitForTimeout(1000);
+    const c = await videoState(page);
+    const out = { lost, again: b, later: c, logs };
+    if (!(c.framesDecoded > b.framesDecoded)) fail('video did not advance after reconnecting', out);
+    process.stdout.write(JSON.stringify(out) + '\n');
   } else {
     fail('usage: browser_play.mjs play URL SCREENSHOT | measure URL RUNS');
   }
