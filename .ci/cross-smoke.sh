@@ -3,7 +3,8 @@
 # Debian 12). Installs Wine, qemu-user-static, the MinGW compiler and ffmpeg
 # when missing, then:
 #
-#   windows/amd64 under Wine: `camgate version`; `service install` reaches
+#   windows/amd64 under Wine: hal's tests built for Windows pass;
+#     `camgate version`; `service install` reaches
 #     Wine's service manager or fails with a clear message and leaves
 #     nothing behind; the agent run by the service manager serves the demo
 #     path and stops gracefully on `service stop`; the agent run in the
@@ -168,8 +169,10 @@ forget_pid() {
 # ---------------------------------------------------------------------------
 # Builds (one at a time).
 
-VERSION=smoke-$(git rev-parse --short HEAD 2>/dev/null || echo dev)
-export VERSION
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+VERSION=smoke-$COMMIT
+DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+export VERSION COMMIT DATE
 for t in windows/amd64 linux/arm64 linux/arm; do
 	if packaging/cross.sh "$t" >>"$WORK/logs/build.log" 2>&1; then
 		pass "build $t"
@@ -259,6 +262,16 @@ wine_tests() {
 		fail "windows/amd64: ProcessPrng shim"
 		return
 	fi
+	# hal's Windows tests (service handler, MachineGuid, metrics through
+	# gopsutil's Windows calls) on Wine's Windows API.
+	if CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test -c -o "$dir/hal.test.exe" ./hal >>"$log" 2>&1 &&
+		timeout 300 wine "$dir/hal.test.exe" -test.v >"$WORK/logs/wine-hal-test.log" 2>&1; then
+		pass "windows/amd64: go test ./hal under Wine"
+	else
+		grep -E "^(--- FAIL|FAIL|panic)|_test.go" "$WORK/logs/wine-hal-test.log" | head -20
+		fail "windows/amd64: go test ./hal under Wine"
+	fi
+
 	cp "$WIN_EXE" "$dir/camgate.exe"
 	local exe wdir
 	exe=$(winepath -w "$dir/camgate.exe" 2>/dev/null)
