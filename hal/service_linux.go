@@ -14,11 +14,17 @@ import (
 	"strings"
 )
 
-// IsService reports whether systemd started this process: systemd sets
-// $INVOCATION_ID for every unit it runs (since v232). The agent then uses
-// the system directories.
+// IsService reports whether systemd started this process as a system
+// service; the agent then uses the system directories. systemd sets
+// $INVOCATION_ID for every unit it runs (since v232), but desktop
+// terminals run as user units and pass it on to their shells, so the
+// parent must also be PID 1, the system manager.
 func IsService() bool {
-	return os.Getenv("INVOCATION_ID") != ""
+	return isSystemService(os.Getenv, os.Getppid())
+}
+
+func isSystemService(getenv func(string) string, ppid int) bool {
+	return getenv("INVOCATION_ID") != "" && ppid == 1
 }
 
 // RunService runs run until it returns or SIGINT/SIGTERM (systemd's stop)

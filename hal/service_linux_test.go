@@ -204,3 +204,28 @@ func TestSystemctlErrorCarriesItsMessage(t *testing.T) {
 func TestReadyOutsideRunServiceIsNoop(t *testing.T) {
 	Ready(context.Background()) // must not panic or block
 }
+
+func TestIsSystemService(t *testing.T) {
+	env := func(id string) func(string) string {
+		return func(k string) string {
+			if k == "INVOCATION_ID" {
+				return id
+			}
+			return ""
+		}
+	}
+	cases := []struct {
+		id   string
+		ppid int
+		want bool
+	}{
+		{"8f1c", 1, true},     // started by the system manager
+		{"8f1c", 4242, false}, // a shell in a terminal that runs as a user unit
+		{"", 1, false},        // reparented to init, not started by systemd
+	}
+	for _, c := range cases {
+		if got := isSystemService(env(c.id), c.ppid); got != c.want {
+			t.Errorf("INVOCATION_ID=%q ppid=%d: %v, want %v", c.id, c.ppid, got, c.want)
+		}
+	}
+}
