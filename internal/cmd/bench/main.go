@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -23,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -178,6 +180,7 @@ func (b *bench) run(ctx context.Context) error {
 	b.report.start = time.Now()
 	b.report.command = benchCommand()
 	b.report.machine = machine()
+	b.report.commit = gitCommit()
 
 	if b.o.bin == "" {
 		b.logf("building camgate (stripped, CGO_ENABLED=0)")
@@ -530,6 +533,20 @@ func scrapeDropped(api string) float64 {
 		return -1
 	}
 	return sum
+}
+
+// gitCommit names the source tree measured: short commit, "+dirty" when the
+// work tree has changes.
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		c += "+dirty"
+	}
+	return c
 }
 
 func benchCommand() string {

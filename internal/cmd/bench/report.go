@@ -20,6 +20,7 @@ type report struct {
 	took       time.Duration
 	command    string
 	machine    string
+	commit     string
 	binarySize int64
 
 	idle      result // default config
@@ -75,7 +76,7 @@ func (r *report) markdown(o options) string {
 	p("### Run of %s", r.start.UTC().Format("2006-01-02 15:04 MST"))
 	p("")
 	p("- Machine: %s", r.machine)
-	p("- Command: `%s` (took %s)", r.command, r.took.Round(time.Second))
+	p("- Command: `%s` (took %s), source tree %s", r.command, r.took.Round(time.Second), r.commit)
 	p("- Camera: `testdata/camera/rtsp_camera.py` (GStreamer RTSP server) passing the clip through:")
 	p("  H.264 1280x720 25 fps ~2 Mbit/s, GOP 2 s; agent sources over TCP. Readers:")
 	p("  `ffmpeg -rtsp_transport tcp -i URL -c copy -f null -`. CPU: utime+stime of the agent")
