@@ -233,6 +233,9 @@ func newICEStack(o *Options, log zerolog.Logger) (_ *iceStack, err error) {
 	}
 
 	if o.ICETCPMuxAddress != "" {
+		if !o.IPsFromInterfaces {
+			log.Warn().Msg("iceTCPMuxAddress is set but ipsFromInterfaces is off: TCP candidates are announced for interface addresses only, so none will be")
+		}
 		s.tcpLn, err = net.Listen("tcp", o.ICETCPMuxAddress)
 		if err != nil {
 			return nil, fmt.Errorf("listen ice tcp %s: %w", o.ICETCPMuxAddress, err)

@@ -7,8 +7,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// pionLoggerFactory bridges pion's loggers to zerolog. pion is chatty at
-// info level, so its info becomes debug here; its warnings and errors stay.
+// pionLoggerFactory bridges pion's loggers to zerolog, one level down:
+// pion warns about routine events of every session (a ping before the
+// first candidate pair, a read on a closed stream at teardown), which
+// would flood an agent's log at info. Its errors become warnings.
 type pionLoggerFactory struct {
 	log zerolog.Logger
 }

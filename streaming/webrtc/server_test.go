@@ -2,7 +2,9 @@ package webrtc
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/ice/v4"
+	pwebrtc "github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
 	"github.com/camgate/camgate/streaming"
@@ -387,5 +391,46 @@ func TestBodyReadErrorDoesNotLeak(t *testing.T) {
 	c.post(srv.base, "cam")
 	if c.status != http.StatusNotFound || !bytes.Contains([]byte(c.body), []byte("no stream")) {
 		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+}
+
+// TestICETCP plays over the ICE TCP port: the server announces loopback
+// (listed explicitly) and the client may use TCP only.
+func TestICETCP(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, false)
+	o := Options{Paths: m, Address: "127.0.0.1:0", ICEUDPMuxAddress: "127.0.0.1:0", ICETCPMuxAddress: "127.0.0.1:0",
+		IPsFromInterfaces: true, IPsFromInterfacesList: []string{"lo"}, Logger: testLogger(t)}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	se := pwebrtc.SettingEngine{}
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) })
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]pwebrtc.NetworkType{pwebrtc.NetworkTypeTCP4})
+	me := &pwebrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se), pwebrtc.WithMediaEngine(me)))
+	c.post("http://"+s.Addr().String(), "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	if !strings.Contains(c.body, " tcp ") || !strings.Contains(c.body, "tcptype passive") {
+		t.Fatalf("answer has no passive TCP candidate:\n%s", c.body)
+	}
+	select {
+	case <-c.gotIDR:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no IDR over ICE-TCP")
 	}
 }
