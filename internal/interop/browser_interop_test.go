@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -261,10 +262,13 @@ func reconnectAfterRestart(t *testing.T, a *Agent, url, webAddr string) {
 		}
 	}()
 	defer func() {
-		_ = cmd.Process.Kill() // our own child, by PID; a no-op when it has exited
+		// Our own child, by PID: SIGTERM lets playwright close chromium first.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		killer := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() })
 		for range lines {
 		}
 		_ = cmd.Wait()
+		killer.Stop()
 	}()
 	next := func(what string, d time.Duration) map[string]any {
 		t.Helper()

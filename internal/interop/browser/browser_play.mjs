@@ -24,9 +24,13 @@ const flags = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
+// fail ends the run with an error document; the browser is still closed
+// (finally below) so no chromium outlives this script.
+class Failure extends Error {
+  constructor(msg, extra) { super(msg); this.extra = extra; }
+}
 function fail(msg, extra) {
-  process.stdout.write(JSON.stringify({ error: msg, ...extra }) + '\n');
-  process.exit(1);
+  throw new Failure(msg, extra);
 }
 
 async function videoState(page) {
@@ -83,7 +87,7 @@ try {
     await page.screenshot({ path: arg });
     const out = { first: a, later: b, logs };
     if (!(b.currentTime > a.currentTime) || !(b.framesDecoded > a.framesDecoded)) {
-      fail('video did not advance', out);
+      fail('video did not advance', { last: b, ...out });
     }
     process.stdout.write(JSON.stringify(out) + '\n');
   } else if (mode === 'measure') {
@@ -134,7 +138,9 @@ try {
     fail('usage: browser_play.mjs play URL SCREENSHOT | measure URL RUNS');
   }
 } catch (e) {
-  fail(String(e && e.message || e), { last: e && e.last, logs });
+  const extra = e instanceof Failure ? e.extra : { last: e && e.last, logs };
+  process.stdout.write(JSON.stringify({ error: String(e && e.message || e), ...extra }) + '\n');
+  process.exitCode = 1;
 } finally {
   if (ctx) await ctx.close().catch(() => {});
   rmSync(userDataDir, { recursive: true, force: true });
