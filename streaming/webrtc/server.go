@@ -413,22 +413,15 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 		return nil, "", http.StatusNotAcceptable, ErrBFrames
 	}
 
-	pc, err := s.ice.api.NewPeerConnection(pwebrtc.Configuration{ICEServers: s.ice.iceServers})
-	if err != nil {
-		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = pc.Close()
-		}
-	}()
-
 	s.mu.Lock()
 	parent := s.ctx
 	s.mu.Unlock()
 	if parent == nil {
 		return nil, "", http.StatusServiceUnavailable, ErrServerClosed
+	}
+	pc, err := s.ice.api.NewPeerConnection(pwebrtc.Configuration{ICEServers: s.ice.iceServers})
+	if err != nil {
+		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
 	}
 	ctx, cancel := context.WithCancel(parent)
 	ss := &session{
@@ -448,9 +441,13 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 	}
 	ss.etag = `"` + ss.id[:12] + `"`
 	ss.log = s.log.With().Str("path", name).Str("session", ss.id[:8]).Str("remote", r.RemoteAddr).Logger()
+	ok := false
 	defer func() {
 		if !ok {
+			// Closing the peer connection ends the RTCP readers; wait for them.
 			cancel()
+			_ = pc.Close()
+			ss.drains.Wait()
 		}
 	}()
 

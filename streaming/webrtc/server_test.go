@@ -216,6 +216,9 @@ func TestRequestErrors(t *testing.T) {
 		{"malformed sdp", "cam", "application/sdp", "hello", nil, 400, "bad sdp offer"},
 		{"no media", "cam", "application/sdp", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", nil, 400, "no audio or video"},
 		{"wrong type", "cam", "text/plain", offer, nil, 415, "application/sdp"},
+		{"no ice credentials", "cam", "application/sdp", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
+			"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n" +
+			"a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n", nil, 400, "bad sdp offer"},
 		{"too large", "cam", "application/sdp", strings.Repeat("a", maxBody+1), nil, 413, "64 KiB"},
 		{"unknown path", "nope", "application/sdp", offer, nil, 404, "not found"},
 		{"bad path name", "a..b/../c", "application/sdp", offer, nil, 404, ""},
