@@ -111,11 +111,33 @@ type publisher struct {
 	afmt   *format.G711
 	cancel context.CancelFunc
 	done   chan struct{}
+	tsOf   func(frame int) uint32
 }
 
 func publish(t testing.TB, m *streaming.Manager, name string, sps []byte, withAudio bool, extra ...*description.Media) *publisher {
 	t.Helper()
+	return publishWith(t, m, name, sps, withAudio, func(frame int) uint32 { return uint32(frame * 3600) }, extra...)
+}
+
+// bframeOrder gives presentation timestamps in decode order for a GOP
+// I P B B P B B ...: a stream with B-frames.
+func bframeOrder(frame int) uint32 {
+	pts := frame
+	if frame%10 != 0 {
+		switch frame % 3 {
+		case 1:
+			pts = frame + 2
+		case 2, 0:
+			pts = frame - 1
+		}
+	}
+	return uint32(pts * 3600)
+}
+
+func publishWith(t testing.TB, m *streaming.Manager, name string, sps []byte, withAudio bool, tsOf func(int) uint32, extra ...*description.Media) *publisher {
+	t.Helper()
 	p := &publisher{
+		tsOf: tsOf,
 		vfmt: &format.H264{PayloadTyp: 96, SPS: sps, PPS: testPPS, PacketizationMode: 1},
 	}
 	p.vmedia = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{p.vfmt}}
@@ -173,7 +195,7 @@ func (p *publisher) run(ctx context.Context) {
 			au = [][]byte{randomNALU(1, 600)}
 		}
 		pkts, _ := enc.Encode(au)
-		ts := uint32(frame * 3600)
+		ts := p.tsOf(frame)
 		for _, pk := range pkts {
 			pk.Timestamp = ts
 			p.pub.WriteRTP(p.vmedia, p.vfmt, pk, time.Now())

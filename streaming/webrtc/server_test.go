@@ -437,3 +437,31 @@ func TestICETCP(t *testing.T) {
 		t.Fatal("no IDR over ICE-TCP")
 	}
 }
+
+// spsHikvision is a High profile SPS that does not say whether B-frames
+// follow (no bitstream restriction): only the timestamps tell.
+var spsHikvision = []byte{103, 100, 0, 32, 172, 23, 42, 1, 64, 30, 104, 64, 0, 1, 194, 0, 0, 87, 228, 33}
+
+func TestBFramesNoticedWhilePlaying(t *testing.T) {
+	if _, known := h264Reorders(spsHikvision); known {
+		t.Fatal("test SPS is expected not to tell about B-frames")
+	}
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publishWith(t, m, "cam", spsHikvision, false, bframeOrder)
+	srv := startServer(t, Options{Paths: m})
+	api := loopbackAPI(t, false)
+
+	c := newClient(t, api)
+	c.post(srv.base, "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	waitFor(t, "the session to end on B-frames", 10*time.Second, func() bool {
+		return srv.Sessions() == 0 && readers(m, "cam") == 0
+	})
+	c2 := newClient(t, api)
+	c2.post(srv.base, "cam")
+	if c2.status != http.StatusNotAcceptable || !strings.Contains(c2.body, "b-frames") {
+		t.Fatalf("second POST = %d %s, want 406 naming b-frames", c2.status, c2.body)
+	}
+}
