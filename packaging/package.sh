@@ -21,13 +21,28 @@ export DIST
 NFPM=${NFPM:-go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2}
 FILE_VERSION=${VERSION#v}
 
-# Debian versions must start with a digit; an untagged build sorts before
-# any release: 0.0.0~git<describe>.
-if [[ $FILE_VERSION =~ ^[0-9] ]]; then
-	DEB_VERSION=${FILE_VERSION//-/\~}
-else
-	DEB_VERSION=0.0.0~git${FILE_VERSION//-/.}
-fi
+# deb_version VERSION: a Debian version that sorts like the release it
+# names. git describe gives 1.2.0, 1.2.0-rc1 (before 1.2.0: ~rc1),
+# 1.2.0-3-gabc1234 (after 1.2.0: +3.gabc1234) and -dirty; an untagged
+# build (a bare commit) sorts before any release: 0.0.0~git.abc1234.
+deb_version() {
+	local v=$1 base suffix=
+	if [[ ! $v =~ ^[0-9]+\.[0-9]+ ]]; then
+		echo "0.0.0~git.${v//-/.}"
+		return
+	fi
+	if [[ $v == *-dirty ]]; then
+		v=${v%-dirty}
+		suffix=dirty
+	fi
+	if [[ $v =~ ^(.*)-([0-9]+)-g([0-9a-f]+)$ ]]; then
+		v=${BASH_REMATCH[1]}
+		suffix=${BASH_REMATCH[2]}.g${BASH_REMATCH[3]}${suffix:+.$suffix}
+	fi
+	base=${v//-/\~}
+	echo "$base${suffix:++$suffix}"
+}
+DEB_VERSION=$(deb_version "$FILE_VERSION")
 
 read -r -a targets <<<"${PACKAGE_TARGETS:-windows_amd64 windows_arm64 linux_amd64 linux_arm64 linux_armv7}"
 
