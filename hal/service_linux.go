@@ -61,13 +61,14 @@ func QueryService(name string) (ServiceState, error) { return defaultSystemd().q
 // systemd manages units through systemctl: systemd's supported interface
 // besides D-Bus, whose client library the agent would carry for five calls.
 type systemd struct {
+	bootedDir  string                  // exists when systemd is the init system; /run/systemd/system
 	unitDir    string                  // where install writes units; /etc/systemd/system
 	systemctl  string                  // the systemctl binary
 	ensureUser func(name string) error // creates the service user when missing
 }
 
 func defaultSystemd() *systemd {
-	return &systemd{unitDir: "/etc/systemd/system", systemctl: "systemctl", ensureUser: ensureSystemUser}
+	return &systemd{bootedDir: "/run/systemd/system", unitDir: "/etc/systemd/system", systemctl: "systemctl", ensureUser: ensureSystemUser}
 }
 
 func (s *systemd) unitPath(name string) string {
@@ -176,6 +177,11 @@ func (s *systemd) mustExist(name string) error {
 // query maps `systemctl show`'s LoadState and ActiveState. It finds units
 // installed by packages (under /usr/lib/systemd/system) as well.
 func (s *systemd) query(name string) (ServiceState, error) {
+	// sd_booted(3): without this directory systemctl can only fail, and
+	// says so less plainly (containers, other init systems).
+	if _, err := os.Stat(s.bootedDir); err != nil {
+		return ServiceUnknown, fmt.Errorf("query service: systemd is not the init system here: %w", ErrNotSupported)
+	}
 	out, err := s.output("show", "--property=LoadState,ActiveState", unitName(name))
 	if err != nil {
 		return ServiceUnknown, fmt.Errorf("query service: %w", err)

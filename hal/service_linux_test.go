@@ -120,7 +120,7 @@ fi
 		t.Fatal(err)
 	}
 	var users []string
-	s := &systemd{unitDir: unitDir, systemctl: systemctl, ensureUser: func(u string) error {
+	s := &systemd{bootedDir: dir, unitDir: unitDir, systemctl: systemctl, ensureUser: func(u string) error {
 		users = append(users, u)
 		return nil
 	}}
@@ -194,7 +194,7 @@ func TestSystemdInstallRefusesWhatTheUnitHides(t *testing.T) {
 }
 
 func TestSystemctlErrorCarriesItsMessage(t *testing.T) {
-	s := &systemd{systemctl: "sh"} // "sh show ..." fails with a message on stderr
+	s := &systemd{bootedDir: t.TempDir(), systemctl: "sh"} // "sh show ..." fails with a message on stderr
 	_, err := s.query("camgate")
 	if err == nil || !strings.Contains(err.Error(), "query service: systemctl show") {
 		t.Fatalf("query = %v", err)
@@ -227,5 +227,15 @@ func TestIsSystemService(t *testing.T) {
 		if got := isSystemService(env(c.id), c.ppid); got != c.want {
 			t.Errorf("INVOCATION_ID=%q ppid=%d: %v, want %v", c.id, c.ppid, got, c.want)
 		}
+	}
+}
+
+func TestSystemdNotBooted(t *testing.T) {
+	s := &systemd{bootedDir: filepath.Join(t.TempDir(), "absent"), systemctl: "false"}
+	if _, err := s.query("camgate"); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("query without systemd = %v, want ErrNotSupported", err)
+	}
+	if err := s.install(ServiceConfig{Executable: "/usr/local/bin/camgate"}); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("install without systemd = %v, want ErrNotSupported", err)
 	}
 }
