@@ -87,6 +87,7 @@ if (-not (Get-Service -Name $Name -ErrorAction SilentlyContinue)) {
 }
 if (-not $NoStart) {
     Invoke-Camgate service start
-    Invoke-Camgate service status
+    # Informational: exit code 3 only means "not running yet".
+    & $Exe service status
 }
 Write-Host "camgate installed. Try: ffplay rtsp://localhost:8554/demo"
