@@ -58,6 +58,12 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return 2
 	}
+	// Flags may also follow the subcommand ("ls -listen 5s").
+	sub := rest[0]
+	if err := fs.Parse(rest[1:]); err != nil {
+		return 2
+	}
+	rest = fs.Args()
 	cfg, err := conf.Load(*file, os.Environ())
 	if err != nil {
 		fmt.Fprintln(stderr, "camgate fleet: config:", err)
@@ -74,7 +80,6 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 
-	sub, rest := rest[0], rest[1:]
 	want := map[string][2]int{"ls": {0, 0}, "status": {1, 1}, "cmd": {2, 3}, "watch": {0, 1}}
 	n, ok := want[sub]
 	if !ok || len(rest) < n[0] || len(rest) > n[1] {

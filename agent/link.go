@@ -90,13 +90,21 @@ func (l *link) Run(ctx context.Context) error {
 		}
 	}
 
+	// Shutdown order: the workers stop with ctx; then agent.stopping is
+	// queued and the event writer drains its queue into the outbox; then
+	// the uplink flushes the outbox and publishes its offline status.
 	uctx, ucancel := context.WithCancel(context.Background())
 	defer ucancel()
 	udone := make(chan error, 1)
+	ectx, ecancel := context.WithCancel(context.Background())
+	defer ecancel()
+	edone := make(chan error, 1)
 	if l.client != nil {
 		go func() { udone <- l.client.Run(uctx) }()
+		go func() { edone <- l.events.run(ectx, l.outbox) }()
 	} else {
 		udone <- nil
+		edone <- nil
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -104,15 +112,16 @@ func (l *link) Run(ctx context.Context) error {
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	if l.client != nil {
-		g.Go(func() error { return l.events.run(gctx, l.outbox) })
 		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval(), l.events) })
 		g.Go(func() error { return l.dispatch(gctx) })
 	}
 	<-gctx.Done()
+	err := g.Wait()
 	if ctx.Err() != nil {
 		l.events.emit(uplink.EventAgentStopping, "", nil)
 	}
-	err := g.Wait()
+	ecancel()
+	<-edone
 	ucancel()
 	if uerr := <-udone; err == nil {
 		err = uerr

@@ -1,0 +1,295 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/uplink"
+	"github.com/camgate/camgate/uplink/fleet"
+	"github.com/camgate/camgate/uplink/mqtttest"
+)
+
+// fleetConfig writes an agent config with the uplink on broker, the API on
+// a free loopback port and health every second; it returns the file, the
+// RTSP address and the API address.
+func fleetConfig(t *testing.T, dataDir, broker, extra string) (file, rtsp, apiAddr string) {
+	t.Helper()
+	rtsp, apiAddr = freePort(t), freePort(t)
+	body := fmt.Sprintf(`agent:
+  id: cg-e2e
+  dataDir: %s
+  logLevel: debug
+rtsp:
+  address: %s
+  transports: [tcp]
+webrtc:
+  address: ""
+api:
+  address: %s
+uplink:
+  broker: %s
+  healthInterval: 1s
+%s`, dataDir, rtsp, apiAddr, broker, extra)
+	file = filepath.Join(t.TempDir(), "camgate.yml")
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, rtsp, apiAddr
+}
+
+// collector keeps every health and event seq seen, and the statuses.
+type collector struct {
+	ch   <-chan fleet.Msg
+	seqs []uint64
+}
+
+func collect(t *testing.T, f *fleet.Client, id string) *collector {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch, stop, err := f.Subscribe(ctx, id, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return &collector{ch: ch}
+}
+
+// until reads messages until match returns true.
+func (c *collector) until(t *testing.T, what string, match func(fleet.Msg) bool) fleet.Msg {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-c.ch:
+			if m.Seq > 0 {
+				c.seqs = append(c.seqs, m.Seq)
+			}
+			if match(m) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %s within 15s", what)
+		}
+	}
+}
+
+func isStatus(state, reason string) func(fleet.Msg) bool {
+	return func(m fleet.Msg) bool {
+		if m.Kind != "status" {
+			return false
+		}
+		var st uplink.Status
+		_ = json.Unmarshal(m.Payload, &st)
+		return st.State == state && st.Reason == reason
+	}
+}
+
+func isEvent(typ string) func(fleet.Msg) bool {
+	return func(m fleet.Msg) bool {
+		return m.Kind == uplink.KindEvents && strings.Contains(string(m.Payload), `"type":"`+typ+`"`)
+	}
+}
+
+func fleetCmd(t *testing.T, f *fleet.Client, name, args string) uplink.Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := f.Command(ctx, "cg-e2e", name, json.RawMessage(args))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+// TestFleetEndToEnd runs the real agent against an in-process broker: birth,
+// health and events through the outbox, paths.add then an RTSP read of the
+// new path, the local API and /metrics on the same handlers, a graceful
+// stop, and a restart that restores the fleet path; the seqs of health and
+// events together have no gap across both runs.
+func TestFleetEndToEnd(t *testing.T) {
+	b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
+	f := dialFleetT(t, b.URL())
+	col := collect(t, f, "cg-e2e")
+	dir := t.TempDir()
+	file, rtsp, apiAddr := fleetConfig(t, dir, b.URL(), "")
+	_, stop := startAgent(t, file, &syncBuffer{})
+
+	col.until(t, "birth", isStatus(uplink.StateOnline, ""))
+	col.until(t, "agent.started event", isEvent(uplink.EventAgentStarted))
+	h := col.until(t, "health", func(m fleet.Msg) bool { return m.Kind == uplink.KindHealth })
+	var doc uplink.Health
+	if err := json.Unmarshal(h.Payload, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Agent.ID != "cg-e2e" || doc.Agent.BootCount != 1 || len(doc.Paths) == 0 || doc.Seq == 0 {
+		t.Fatalf("health %s", h.Payload)
+	}
+
+	r := fleetCmd(t, f, "paths.add", `{"name":"cam9","conf":{"source":"demo"}}`)
+	if !r.OK {
+		t.Fatalf("paths.add: %+v", r.Error)
+	}
+	rd, err := testcam.Read(t, "rtsp://"+rtsp+"/cam9", false)
+	if err != nil {
+		t.Fatalf("read the fleet path: %v", err)
+	}
+	rd.WaitPackets(t, 10, 5*time.Second)
+	col.until(t, "path.ready event for cam9", func(m fleet.Msg) bool {
+		return isEvent("path.ready")(m) && strings.Contains(string(m.Payload), `"cam9"`)
+	})
+
+	// The local API shares the handlers.
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + apiAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/v1/paths/cam9"); code != 200 || !strings.Contains(body, `"origin":"fleet"`) {
+		t.Fatalf("GET /v1/paths/cam9: %d %s", code, body)
+	}
+	if code, body := get("/v1/paths/demo"); code != 200 || !strings.Contains(body, `"origin":"file"`) {
+		t.Fatalf("GET /v1/paths/demo: %d %s", code, body)
+	}
+	if code, _ := get("/v1/paths/nope"); code != 404 {
+		t.Fatalf("GET /v1/paths/nope: %d", code)
+	}
+	if code, body := get("/v1/health"); code != 200 || !strings.Contains(body, `"cg-e2e"`) {
+		t.Fatalf("GET /v1/health: %d %s", code, body)
+	}
+	resp, err := http.Post("http://"+apiAddr+"/v1/paths/api1", "application/json", bytes.NewBufferString(`{"source":"publisher"}`))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/paths/api1: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	resp, err = http.Post("http://"+apiAddr+"/v1/paths/demo", "application/json", bytes.NewBufferString(`{"source":"publisher"}`))
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST /v1/paths/demo (file path): %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+apiAddr+"/v1/paths/api1", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /v1/paths/api1: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	code, metrics := get("/metrics")
+	for _, want := range []string{`camgate_path_bytes_out_total{path="cam9"}`, "camgate_uplink_connected 1", "camgate_outbox_depth", "# TYPE camgate_path_readers gauge"} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics lacks %q:\n%s", want, metrics)
+		}
+	}
+	rd.Close()
+
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	col.until(t, "agent.stopping event", isEvent(uplink.EventAgentStopping))
+	col.until(t, "shutdown status", isStatus(uplink.StateOffline, uplink.ReasonShutdown))
+
+	// Second run on the same data directory: the fleet path is back.
+	file2, rtsp2, _ := fleetConfig(t, dir, b.URL(), "")
+	_, stop2 := startAgent(t, file2, &syncBuffer{})
+	col.until(t, "second birth", isStatus(uplink.StateOnline, ""))
+	r = fleetCmd(t, f, "paths.list", "")
+	if !r.OK || !strings.Contains(string(r.Result), `"name":"cam9","origin":"fleet"`) {
+		t.Fatalf("paths.list after restart: %s", r.Result)
+	}
+	rd2, err := testcam.Read(t, "rtsp://"+rtsp2+"/cam9", false)
+	if err != nil {
+		t.Fatalf("read the restored fleet path: %v", err)
+	}
+	rd2.WaitPackets(t, 10, 5*time.Second)
+	rd2.Close()
+	// One more health after the restart, then check the union of seqs.
+	col.until(t, "health of boot 2", func(m fleet.Msg) bool {
+		return m.Kind == uplink.KindHealth && strings.Contains(string(m.Payload), `"bootCount":2`)
+	})
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	col.until(t, "second shutdown", isStatus(uplink.StateOffline, uplink.ReasonShutdown))
+	noGap(t, col.seqs)
+}
+
+// noGap checks that the first occurrences of seqs are 1..max in order.
+func noGap(t *testing.T, seqs []uint64) {
+	t.Helper()
+	seen := map[uint64]bool{}
+	var next uint64 = 1
+	for _, s := range seqs {
+		if seen[s] {
+			continue
+		}
+		if s != next {
+			t.Fatalf("seq %d arrived when %d was due", s, next)
+		}
+		seen[s] = true
+		next++
+	}
+	if next < 3 {
+		t.Fatalf("only %d seqs seen", next-1)
+	}
+}
+
+func TestFleetCLI(t *testing.T) {
+	b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
+	f := dialFleetT(t, b.URL())
+	col := collect(t, f, "cg-e2e")
+	file, _, _ := fleetConfig(t, t.TempDir(), b.URL(), "")
+	startAgent(t, file, &syncBuffer{})
+	col.until(t, "birth", isStatus(uplink.StateOnline, ""))
+
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		code := fleetMain(ctx, append([]string{"-broker", b.URL()}, args...), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := run("ls", "-listen", "500ms"); code != 0 || !strings.Contains(out, "cg-e2e") || !strings.Contains(out, "online") {
+		t.Fatalf("ls: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := run("status", "cg-e2e"); code != 0 || !strings.Contains(out, `"state": "online"`) {
+		t.Fatalf("status: %d %q", code, out)
+	}
+	if code, out, _ := run("cmd", "cg-e2e", "ping"); code != 0 || !strings.Contains(out, `"pong": true`) {
+		t.Fatalf("cmd ping: %d %q", code, out)
+	}
+	if code, out, _ := run("cmd", "cg-e2e", "paths.remove", `{"name":"demo"}`); code != 1 || !strings.Contains(out, "read_only") {
+		t.Fatalf("cmd paths.remove demo: %d %q", code, out)
+	}
+	if code, _, _ := run("cmd", "cg-e2e", "ping", "{not json"); code != 2 {
+		t.Fatalf("bad JSON args: exit %d", code)
+	}
+	if code, _, _ := run("bogus"); code != 2 {
+		t.Fatalf("unknown subcommand: exit %d", code)
+	}
+	if code, _, errOut := run("status", "cg-nobody"); code != 1 || !strings.Contains(errOut, "no status") {
+		t.Fatalf("status of unknown agent: %d %q", code, errOut)
+	}
+	// watch prints health as it comes; stop it with its context.
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if code := fleetMain(ctx, []string{"-broker", b.URL(), "watch", "cg-e2e"}, &out, io.Discard); code != 0 {
+		t.Fatalf("watch exit %d", code)
+	}
+	if !strings.Contains(out.String(), "cg-e2e health {") {
+		t.Fatalf("watch printed no health in 1.5s:\n%s", out.String())
+	}
+}
