@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var updateUnit = flag.Bool("update-unit", false, "rewrite packaging/camgate.service from the template")
@@ -237,5 +240,35 @@ func TestSystemdNotBooted(t *testing.T) {
 	}
 	if err := s.install(ServiceConfig{Executable: "/usr/local/bin/camgate"}); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("install without systemd = %v, want ErrNotSupported", err)
+	}
+}
+
+// TestRunServiceStopsOnSIGTERM sends the process the signal systemd sends
+// on stop: the run's context is cancelled and the stop is clean.
+func TestRunServiceStopsOnSIGTERM(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	err := RunService("camgate", func(ctx context.Context) error {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("context not cancelled 10 s after SIGTERM")
+		}
+	})
+	if err != nil {
+		t.Fatalf("RunService = %v, want a clean stop", err)
+	}
+}
+
+func TestRunServiceReturnsRunError(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	err := RunService("camgate", func(ctx context.Context) error {
+		return fmt.Errorf("agent.restart: %w", ErrRestartRequested)
+	})
+	if !errors.Is(err, ErrRestartRequested) {
+		t.Fatalf("RunService = %v, want the run's ErrRestartRequested", err)
 	}
 }
