@@ -54,6 +54,7 @@ type options struct {
 	out       string
 	timeout   time.Duration
 	logLevel  string
+	pprof     string
 }
 
 func main() {
@@ -92,6 +93,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "", "directory for process logs (default: a temp dir, removed on success)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&o.logLevel, "log-level", "info", "agent.logLevel during the run")
+	fs.StringVar(&o.pprof, "pprof", "", "directory: turn agent.pprof on and save CPU and heap profiles taken after the largest 1-camera window")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -249,6 +251,7 @@ func (b *bench) startAgent(label string, paths map[string]map[string]any) (*inte
 		LogLevel: b.o.logLevel,
 		Paths:    paths,
 		Sections: map[string]map[string]any{
+			"agent":  {"pprof": b.o.pprof != ""},
 			"api":    {"address": "127.0.0.1:" + strconv.Itoa(apiPort)},
 			"webrtc": {"address": "127.0.0.1:" + strconv.Itoa(webrtcPort), "iceUDPMuxAddress": "127.0.0.1:" + strconv.Itoa(iceUDP), "ipsFromInterfaces": false, "additionalHosts": []string{"127.0.0.1"}},
 		},
@@ -400,6 +403,9 @@ func (b *bench) oneCamera(ctx context.Context) error {
 		b.report.fanout = append(b.report.fanout, fanoutResult{readers: n, sample: s})
 		b.logf("1 camera -> %d readers: %s", n, s)
 
+		if b.o.pprof != "" && n == b.o.readers[len(b.o.readers)-1] {
+			b.profile(ctx, api, a.Opts.Bin, fmt.Sprintf("%dreaders", n))
+		}
 		if len(b.report.warmAgent) == 0 && b.o.joins > 0 {
 			if err := b.warmJoins(ctx, url, cam.URL); err != nil {
 				return err
@@ -488,6 +494,55 @@ func (b *bench) manyCameras(ctx context.Context) error {
 	b.report.multi = &s
 	b.logf("%d cameras x %d readers: %s", b.o.multiCams, b.o.multiRdrs, s)
 	return nil
+}
+
+// profile saves a CPU profile (over min(window, 15 s), taken after the
+// measured window so profiling does not count in it) and a heap profile, and
+// logs the top of each. A missing endpoint is logged, not fatal.
+func (b *bench) profile(ctx context.Context, api, bin, label string) {
+	if err := os.MkdirAll(b.o.pprof, 0o755); err != nil {
+		b.logf("pprof: %v", err)
+		return
+	}
+	secs := int(min(b.o.window, 15*time.Second).Seconds())
+	for _, p := range []struct{ name, url string }{
+		{"cpu", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", api, secs)},
+		{"heap", api + "/debug/pprof/heap"},
+	} {
+		file := filepath.Join(b.o.pprof, fmt.Sprintf("%s-%s.pprof", p.name, label))
+		if err := fetch(ctx, p.url, file, time.Duration(secs+15)*time.Second); err != nil {
+			b.logf("pprof %s: %v", p.name, err)
+			continue
+		}
+		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", bin, file).CombinedOutput()
+		if err != nil {
+			b.logf("pprof %s saved to %s (go tool pprof: %v)", p.name, file, err)
+			continue
+		}
+		b.logf("pprof %s saved to %s:\n%s", p.name, file, top)
+	}
+}
+
+func fetch(ctx context.Context, url, file string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, body, 0o644)
 }
 
 // scrapeDropped sums the agent's /metrics samples whose name says "drop"
