@@ -65,6 +65,7 @@ type browserState struct {
 	VideoHeight   int     `json:"videoHeight"`
 	CurrentTime   float64 `json:"currentTime"`
 	FramesDecoded int     `json:"framesDecoded"`
+	JitterMs      float64 `json:"jitterMs"`
 	Codec         string  `json:"codec"`
 	FirstFrameMs  float64 `json:"firstFrameMs"`
 	Status        string  `json:"status"`
@@ -79,9 +80,10 @@ type playResult struct {
 }
 
 type measureResult struct {
-	Error  string  `json:"error"`
-	Times  []int   `json:"times"`
-	Median float64 `json:"median"`
+	Error  string   `json:"error"`
+	Times  []int    `json:"times"`
+	Median float64  `json:"median"`
+	Logs   []string `json:"logs"` // runs that needed more than one attempt
 }
 
 // node runs browser_play.mjs and decodes its JSON line into v.
@@ -173,7 +175,7 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		t.Fatalf("webrtc listener: %v\n%s", err, a.Tail(20))
 	}
 
-	for _, path := range []string{"demo", "cam"} {
+	for _, path := range []string{"demo", "cam", "cam_on"} {
 		t.Run("play "+path, func(t *testing.T) {
 			shot := filepath.Join(dir, "browser-"+path+".png")
 			var r playResult
@@ -187,8 +189,8 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 			if _, err := os.Stat(shot); err != nil {
 				t.Errorf("screenshot: %v", err)
 			}
-			t.Logf("%s: %dx%d %s, %d frames decoded, first frame %.0f ms after POST; screenshot %s",
-				path, r.Later.VideoWidth, r.Later.VideoHeight, r.Later.Codec, r.Later.FramesDecoded, r.First.FirstFrameMs, shot)
+			t.Logf("%s: %dx%d %s, %d frames decoded, first frame %.0f ms after POST, mean jitter-buffer delay %.0f ms; screenshot %s",
+				path, r.Later.VideoWidth, r.Later.VideoHeight, r.Later.Codec, r.Later.FramesDecoded, r.First.FirstFrameMs, r.Later.JitterMs, shot)
 		})
 	}
 
@@ -220,7 +222,7 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 			if r.Error != "" || len(r.Times) != runs {
 				t.Fatalf("%s: %s %v", c.label, r.Error, r.Times)
 			}
-			line := fmt.Sprintf("%-24s median %4.0f ms  runs %v", c.label, r.Median, r.Times)
+			line := fmt.Sprintf("%-24s median %4.0f ms  runs %v %s", c.label, r.Median, r.Times, strings.Join(r.Logs, "; "))
 			report = append(report, line)
 			t.Log(line)
 		}
