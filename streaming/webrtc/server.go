@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strings"
@@ -87,7 +88,7 @@ func New(o Options) (*Server, error) {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		ErrorLog:          nil,
+		ErrorLog:          stdlog.New(s.log.With().Str("from", "net/http").Logger(), "", 0),
 	}
 	return s, nil
 }
@@ -404,9 +405,7 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 	strm := lease.Stream()
 	video, audio, err := planTracks(strm.Desc(), off)
 	if err != nil {
-		if errors.Is(err, ErrBFrames) {
-			return nil, "", http.StatusNotAcceptable, err
-		}
+		// No playable track, or H.264 with B-frames: 406 with the reason.
 		return nil, "", http.StatusNotAcceptable, err
 	}
 	if video != nil && s.knownBFrames(name, video.format) {
