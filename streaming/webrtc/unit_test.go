@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 func TestHostCandidates(t *testing.T) {
@@ -190,5 +192,19 @@ func TestReorderGuard(t *testing.T) {
 		if err := g.check(ts); err != nil {
 			t.Fatalf("restart taken for B-frames: %v", err)
 		}
+	}
+}
+
+func TestPionLogLevels(t *testing.T) {
+	var b strings.Builder
+	l := pionLoggerFactory{log: zerolog.New(&b).Level(zerolog.InfoLevel)}.NewLogger("ice")
+	l.Warnf("routine %d", 1)
+	l.Infof("chatter %d", 2)
+	if b.Len() != 0 {
+		t.Fatalf("pion warnings and info reached an info log: %s", b.String())
+	}
+	l.Errorf("broken %d", 3)
+	if !strings.Contains(b.String(), `"level":"warn"`) || !strings.Contains(b.String(), "broken 3") || !strings.Contains(b.String(), `"pion":"ice"`) {
+		t.Fatalf("pion error logged as %s", b.String())
 	}
 }
