@@ -3,6 +3,8 @@
 package interop
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"regexp"
 	"strings"
 	"testing"
@@ -224,5 +226,47 @@ func TestCameraOnDemandLifecycle(t *testing.T) {
 	assertDecodes(t, a.URL("cam", ""), "tcp", 25)
 	if n := connected(); n != 2 {
 		t.Errorf("camera connections after a reader following the close: %d, want 2", n)
+	}
+}
+
+// Reading restricted to users, one with a plain password and one whose
+// password is stored as a sha256 hash (SPEC section 12): anonymous,
+// wrong-password and unknown readers refused with 401; ffprobe, ffmpeg and
+// GStreamer's rtspsrc (user-id/user-pw) get in with the right password. Both
+// clients answer a Digest challenge when one is offered, so a hashed password
+// only works if the server lets them use Basic.
+func TestReadWithPassword(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe", "gst-launch-1.0")
+	sum := sha256.Sum256([]byte("h4shed-pw"))
+	a := startAgent(t, AgentOptions{Users: []map[string]any{
+		{"user": "viewer", "pass": "v1ewer-pw", "ips": []string{}, "permissions": []map[string]any{{"action": "read"}}},
+		{"user": "hashed", "pass": "sha256:" + base64.StdEncoding.EncodeToString(sum[:]), "ips": []string{}, "permissions": []map[string]any{{"action": "read"}}},
+	}})
+	for _, c := range []struct{ name, userinfo string }{
+		{"anonymous", ""}, {"wrong password", "viewer:nope"}, {"wrong password hashed user", "hashed:nope"}, {"unknown user", "eve:v1ewer-pw"},
+	} {
+		t.Run(c.name+" refused", func(t *testing.T) {
+			_, errOut, err := run(20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", a.URL("demo", c.userinfo))
+			if err == nil {
+				t.Fatal("ffprobe read the demo path without valid credentials")
+			}
+			if !strings.Contains(errOut, "401") {
+				t.Errorf("want 401 Unauthorized, ffprobe said: %s", errOut)
+			}
+		})
+	}
+	for _, u := range []struct{ name, pass string }{{"viewer", "v1ewer-pw"}, {"hashed", "h4shed-pw"}} {
+		t.Run("ffmpeg as "+u.name, func(t *testing.T) {
+			assertDecodes(t, a.URL("demo", u.name+":"+u.pass), "tcp", 25)
+		})
+		t.Run("gstreamer as "+u.name, func(t *testing.T) {
+			out, errOut, err := run(60*time.Second, "gst-launch-1.0", "-m",
+				"rtspsrc", "location="+a.URL("demo", ""), "user-id="+u.name, "user-pw="+u.pass, "protocols=tcp",
+				"!", "decodebin", "!", "identity", "eos-after=25", "!", "fakesink")
+			all := out + errOut
+			if err != nil || !gstEOSRE.MatchString(all) {
+				t.Fatalf("gst-launch-1.0 rtspsrc user-id=%s: %v\n%s", u.name, err, tail(all, 8))
+			}
+		})
 	}
 }
