@@ -465,3 +465,36 @@ func TestBFramesNoticedWhilePlaying(t *testing.T) {
 		t.Fatalf("second POST = %d %s, want 406 naming b-frames", c2.status, c2.body)
 	}
 }
+
+// TestUnspecifiedUDPMux plays with the ICE socket bound as the default
+// config binds it (":port", all addresses, both families) while only
+// 127.0.0.1 is announced.
+func TestUnspecifiedUDPMux(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, false)
+	s, err := New(Options{Paths: m, Address: "127.0.0.1:0", ICEUDPMuxAddress: ":0",
+		AdditionalHosts: []string{"127.0.0.1"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	c := newClient(t, loopbackAPI(t, false))
+	c.post("http://"+s.Addr().String(), "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	for _, l := range strings.Split(c.body, "\n") {
+		if strings.HasPrefix(l, "a=candidate:") && !strings.Contains(l, " 127.0.0.1 ") {
+			t.Errorf("candidate other than 127.0.0.1: %s", l)
+		}
+	}
+	select {
+	case <-c.gotIDR:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no IDR through the unspecified-address socket")
+	}
+}
