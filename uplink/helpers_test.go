@@ -144,3 +144,15 @@ func dialFleetAuth(t *testing.T, broker, user, pass string) *fleet.Client {
 	t.Cleanup(f.Close)
 	return f
 }
+
+func dialFleetTLS(t *testing.T, broker, ca, cert, key string) *fleet.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f, err := fleet.Dial(ctx, fleet.Options{Broker: broker, CAFile: ca, CertFile: cert, KeyFile: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
