@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -469,7 +471,25 @@ func TestBFramesNoticedWhilePlaying(t *testing.T) {
 // TestUnspecifiedUDPMux plays with the ICE socket bound as the default
 // config binds it (":port", all addresses, both families) while only
 // 127.0.0.1 is announced.
+//
+// Bound to every address, it runs only in a network namespace holding
+// nothing but lo: it re-runs itself under `unshare -n` (root), else skips.
 func TestUnspecifiedUDPMux(t *testing.T) {
+	if !onlyLoopback(t) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root for unshare -n: it binds all addresses")
+		}
+		if _, err := exec.LookPath("unshare"); err != nil {
+			t.Skip("unshare not installed")
+		}
+		cmd := exec.Command("unshare", "-n", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+			os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+			t.Fatalf("inside unshare -n: %v\n%s", err, out)
+		}
+		return
+	}
 	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
 	publish(t, m, "cam", spsBaseline, false)
 	s, err := New(Options{Paths: m, Address: "127.0.0.1:0", ICEUDPMuxAddress: ":0",
@@ -497,4 +517,20 @@ func TestUnspecifiedUDPMux(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no IDR through the unspecified-address socket")
 	}
+}
+
+// onlyLoopback says whether every interface of this network namespace is
+// a loopback one.
+func onlyLoopback(t *testing.T) bool {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -60,7 +60,7 @@ func TestHostCandidates(t *testing.T) {
 // TestAdditionalHostsOnly checks the rewrite rule end to end: with
 // interface addresses off, the answer's only candidate is the additional host.
 func TestAdditionalHostsOnly(t *testing.T) {
-	o := Options{Paths: nilPaths{}, Address: "127.0.0.1:0", ICEUDPMuxAddress: "0.0.0.0:0",
+	o := Options{Paths: nilPaths{}, Address: "127.0.0.1:0", ICEUDPMuxAddress: "127.0.0.1:0",
 		AdditionalHosts: []string{"192.0.2.7", "localhost-not-resolvable.invalid"}, Logger: testLogger(t)}
 	if err := o.setDefaults(); err != nil {
 		t.Fatal(err)
