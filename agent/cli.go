@@ -102,7 +102,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	cfg, err := conf.Load(file, os.Environ())
 	if err != nil {
-		fmt.Fprintln(stderr, "camgate: config:", err)
+		startFailure(asService, stderr, "camgate: config: "+err.Error())
 		return 1
 	}
 	logFile := cfg.Agent.LogFile
@@ -114,7 +114,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		MaxSizeMB: cfg.Agent.LogMaxSizeMB, MaxBackups: cfg.Agent.LogMaxBackups, Stderr: stderr,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "camgate:", err)
+		startFailure(asService, stderr, "camgate: "+err.Error())
 		return 1
 	}
 	defer closer.Close()
@@ -155,5 +155,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	default:
 		log.Error().Err(err).Msg("camgate failed")
 		return 1
+	}
+}
+
+// startFailure reports an error that happens before logging is set up. A
+// service has no console: the message goes to the platform's event log too.
+func startFailure(asService bool, stderr io.Writer, msg string) {
+	fmt.Fprintln(stderr, msg)
+	if !asService {
+		return
+	}
+	if el, err := hal.OpenEventLog("camgate"); err == nil {
+		_ = el.Error(msg)
+		_ = el.Close()
 	}
 }

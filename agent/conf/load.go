@@ -203,10 +203,22 @@ func applyEnv(c *Config, environ []string) error {
 		vals[k] = v
 	}
 	sort.Strings(names)
+	sections := map[string]bool{}
+	for name := range fields {
+		sec, _, _ := strings.Cut(strings.TrimPrefix(name, "CAMGATE_"), "_")
+		sections[sec] = true
+	}
 	for _, k := range names {
 		f, ok := fields[strings.ToUpper(k)]
 		if !ok {
-			return &Error{File: "environment", Key: k, Msg: "unknown setting"}
+			// CAMGATE_<SECTION>_... with a real section is a typo worth
+			// stopping for; other CAMGATE_* names belong to scripts and
+			// tools around the agent.
+			sec, _, _ := strings.Cut(strings.TrimPrefix(strings.ToUpper(k), "CAMGATE_"), "_")
+			if sections[sec] {
+				return &Error{File: "environment", Key: k, Msg: "unknown setting"}
+			}
+			continue
 		}
 		if err := yaml.Unmarshal([]byte(vals[k]), f.Addr().Interface()); err != nil {
 			return &Error{File: "environment", Key: k, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}

@@ -84,6 +84,12 @@ func TestEnvOverrides(t *testing.T) {
 	if _, err := Load("", []string{"CAMGATE_RTSP_ADRESS=x"}); err == nil || !strings.Contains(err.Error(), "CAMGATE_RTSP_ADRESS") {
 		t.Fatalf("unknown env: %v", err)
 	}
+	if _, err := Load("", []string{"CAMGATE_PYTHON=/usr/bin/python3"}); err != nil {
+		t.Fatalf("variable outside every section refused: %v", err)
+	}
+	if _, err := Load("", []string{"CAMGATE_RTSP_ADDRESS=[unclosed"}); err == nil || !strings.Contains(err.Error(), "CAMGATE_RTSP_ADDRESS") {
+		t.Fatalf("bad env value: %v", err)
+	}
 }
 
 // errorCases each hold a file and the fragments its error must contain.
