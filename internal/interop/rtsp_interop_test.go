@@ -116,6 +116,18 @@ func TestFFmpegPublishAnonymousDefault(t *testing.T) {
 	}
 	assertProbe(t, a.URL("mystream", ""), clipProbe)
 	assertDecodes(t, a.URL("mystream", ""), "tcp", 50)
+	t.Run("publish over udp", func(t *testing.T) {
+		q, err := StartProc(dir, "ffmpeg-pub-udp", "ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1",
+			"-i", Clip(t), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "udp", a.URL("mystream_udp", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Stop(5 * time.Second) })
+		if err := waitReadable(a.URL("mystream_udp", ""), 20*time.Second); err != nil {
+			t.Fatalf("%v\npublisher output:\n%s", err, q.Tail(10))
+		}
+		assertDecodes(t, a.URL("mystream_udp", ""), "tcp", 50)
+	})
 	t.Run("unknown path 404", func(t *testing.T) {
 		_, errOut, err := run(20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", a.URL("nobody_here", ""))
 		if err == nil {
