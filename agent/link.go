@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -81,7 +83,11 @@ func (l *link) Run(ctx context.Context) error {
 	var srv *api.Server
 	if addr := a.cfg.API.Address; addr != "" {
 		var err error
-		srv, err = api.New(api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Logger: a.log})
+		opts := api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Logger: a.log}
+		if a.cfg.Agent.Pprof {
+			opts.Extra = pprofHandler()
+		}
+		srv, err = api.New(opts)
 		if err != nil {
 			return err
 		}
@@ -127,6 +133,19 @@ func (l *link) Run(ctx context.Context) error {
 		err = uerr
 	}
 	return err
+}
+
+// pprofHandler serves /debug/pprof/ (agent.pprof, for profiling only) on
+// a mux of its own: net/http/pprof's registration on the default mux is
+// never served.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func (l *link) healthInterval() time.Duration {
