@@ -75,7 +75,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// KeepAlive is the MQTT keep-alive; default 30s.
 	KeepAlive time.Duration
-	// StopTimeout bounds the flush and the shutdown status on stop; default 3s.
+	// StopTimeout bounds a stop: two thirds for flushing the outbox, the
+	// rest (at least 1s) for the shutdown status; default 3s.
 	StopTimeout time.Duration
 	// CommandQueue is the capacity of Commands(); default 64. Commands
 	// arriving while it is full are dropped and counted (the fleet repeats
@@ -135,6 +136,7 @@ type Client struct {
 	log    zerolog.Logger
 	cmds   chan Incoming
 	lost   chan error
+	dial   dialer
 
 	running         atomic.Bool
 	connected       atomic.Bool
@@ -175,7 +177,8 @@ func New(opts Options) (*Client, error) {
 		SetConnectTimeout(opts.ConnectTimeout).
 		SetWriteTimeout(10*time.Second).
 		SetBinaryWill(topics.Status(), will, 1, true).
-		SetConnectionLostHandler(c.onLost)
+		SetConnectionLostHandler(c.onLost).
+		SetCustomOpenConnectionFn(c.dial.open)
 	if opts.Username != "" {
 		po.SetUsername(opts.Username)
 		po.SetPassword(opts.Password)
@@ -279,11 +282,12 @@ func (c *Client) session(ctx context.Context) error {
 	case <-c.lost: // a stale loss from the previous session
 	default:
 	}
+	c.dial.arm(ctx)
 	tok := c.mqtt.Connect()
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
-		<-tok.Done() // bounded by ConnectTimeout; paho owns the attempt until then
+		<-tok.Done() // prompt: the dialer closes the pending connection
 		if tok.Error() == nil {
 			c.mqtt.Disconnect(100)
 		}
@@ -292,6 +296,7 @@ func (c *Client) session(ctx context.Context) error {
 	if err := tok.Error(); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	c.dial.established()
 	c.connects.Add(1)
 	// Connected from here: the birth below must not be seen before
 	// Connected says so.
@@ -347,11 +352,10 @@ func (c *Client) subscribe(ctx context.Context) error {
 
 // shutdown publishes the clean offline status and disconnects.
 func (c *Client) shutdown() {
-	sctx, cancel := context.WithTimeout(context.Background(), c.opts.StopTimeout)
-	defer cancel()
+	budget := max(c.opts.StopTimeout/3, time.Second)
 	now := c.opts.Now().UTC()
 	off, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonShutdown, Version: c.opts.Version, BootID: c.opts.BootID, TS: &now})
-	if err := waitToken(sctx, c.mqtt.Publish(c.topics.Status(), 1, true, off), c.opts.StopTimeout); err != nil {
+	if err := waitToken(context.Background(), c.mqtt.Publish(c.topics.Status(), 1, true, off), budget); err != nil {
 		c.log.Warn().Str("error", redact.Error(err)).Msg("shutdown status not published")
 	}
 	c.mqtt.Disconnect(250)

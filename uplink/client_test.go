@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -389,5 +390,43 @@ func TestGracefulStopFlushesOutbox(t *testing.T) {
 	}
 	if events < 100 {
 		t.Fatalf("%d events before the shutdown status, want 100", events)
+	}
+}
+
+// TestStopWhileConnectingIsPrompt: a broker that accepts TCP and never
+// answers CONNECT must not hold a stop for the connect timeout.
+func TestStopWhileConnectingIsPrompt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	})
+	c := newClient(t, "tcp://"+ln.Addr().String(), nil, func(o *uplink.Options) { o.ConnectTimeout = 30 * time.Second })
+	stop := runClient(t, c)
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client never dialled")
+	}
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("stop took %s while waiting for CONNACK", d)
 	}
 }

@@ -29,7 +29,7 @@ type flight struct {
 //
 // ctx ends the drain at once (connection lost). When stopping closes, the
 // drain keeps going until nothing is queued or in flight, for at most
-// StopTimeout, then returns nil (or errFlushTimeout).
+// two thirds of StopTimeout, then returns nil (or errFlushTimeout).
 func (c *Client) drain(ctx context.Context, stopping <-chan struct{}) error {
 	ob := c.opts.Outbox
 	var (
@@ -47,7 +47,7 @@ func (c *Client) drain(ctx context.Context, stopping <-chan struct{}) error {
 	defer poll.Stop()
 	startFlush := func() {
 		flushing, stopping = true, nil
-		t := time.NewTimer(c.opts.StopTimeout)
+		t := time.NewTimer(c.opts.StopTimeout * 2 / 3) // the rest is for the offline status
 		deadline = t.C
 	}
 	for {

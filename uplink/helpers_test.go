@@ -66,7 +66,7 @@ func newClient(t *testing.T, broker string, ob uplink.Outbox, mod func(*uplink.O
 	o := uplink.Options{
 		Broker: broker, AgentID: "cg-test", Version: "1.2.3", BootID: "7",
 		Outbox: ob, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-		StopTimeout: 2 * time.Second, Logger: testLogger(t),
+		StopTimeout: 3 * time.Second, Logger: testLogger(t),
 	}
 	if mod != nil {
 		mod(&o)
