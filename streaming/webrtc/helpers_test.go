@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,10 +43,34 @@ var (
 )
 
 func testLogger(t testing.TB) zerolog.Logger {
-	if testing.Verbose() {
-		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	if !testing.Verbose() {
+		return zerolog.Nop()
 	}
-	return zerolog.Nop()
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return zerolog.New(w).Level(zerolog.DebugLevel)
+}
+
+// testWriter logs to t until the test ends; pion reports the last state
+// changes of a closed peer connection from its own goroutines, which may
+// run after that.
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
 }
 
 // testServer runs a Server on loopback only: HTTP and ICE on 127.0.0.1,
