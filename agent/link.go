@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/camgate/camgate/agent/api"
 	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/internal/redact"
+	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/uplink"
 )
 
@@ -83,7 +86,7 @@ func (l *link) Run(ctx context.Context) error {
 	var srv *api.Server
 	if addr := a.cfg.API.Address; addr != "" {
 		var err error
-		opts := api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Logger: a.log}
+		opts := api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Authorize: l.authorizeAPI, Logger: a.log}
 		if a.cfg.Agent.Pprof {
 			opts.Extra = pprofHandler()
 		}
@@ -146,6 +149,18 @@ func pprofHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// authorizeAPI applies the "api" permission of auth.users to a request of
+// the local API (Basic credentials, client address).
+func (l *link) authorizeAPI(r *http.Request) (allowed, askCredentials bool) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	user, pass, _ := r.BasicAuth()
+	err := l.a.auth.Check(auth.Request{Action: auth.ActionAPI, IP: net.ParseIP(host), User: user, Pass: pass})
+	if err == nil {
+		return true, false
+	}
+	return false, errors.Is(err, auth.ErrCredentialsRequired)
 }
 
 func (l *link) healthInterval() time.Duration {

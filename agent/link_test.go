@@ -293,3 +293,35 @@ func TestFleetCLI(t *testing.T) {
 		t.Fatalf("watch printed no health in 1.5s:\n%s", out.String())
 	}
 }
+
+// TestAPIUsesTheAPIPermission: with auth.users giving "api" only to a named
+// user, the local API asks for credentials and accepts that user's.
+func TestAPIUsesTheAPIPermission(t *testing.T) {
+	file, _, apiAddr := fleetConfig(t, t.TempDir(), "", `auth:
+  users:
+    - {user: any, pass: "", permissions: [{action: read}]}
+    - {user: ops, pass: s3cret, permissions: [{action: api}]}
+`)
+	startAgent(t, file, &syncBuffer{})
+	get := func(user, pass string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+apiAddr+"/v1/health", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("", ""); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous: %d", code)
+	}
+	if code := get("ops", "wrong"); code != http.StatusForbidden {
+		t.Fatalf("wrong password: %d", code)
+	}
+	if code := get("ops", "s3cret"); code != http.StatusOK {
+		t.Fatalf("ops: %d", code)
+	}
+}

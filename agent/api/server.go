@@ -33,6 +33,10 @@ type Options struct {
 	Address  string
 	Commands Commands
 	Metrics  Metrics
+	// Authorize, when set, decides every request (the "api" permission of
+	// auth.users); askCredentials makes a refusal a 401 Basic challenge
+	// instead of a 403. nil allows everything.
+	Authorize func(r *http.Request) (allowed, askCredentials bool)
 	// Extra, when set, serves paths the API does not know (e.g. /debug/pprof/).
 	Extra  http.Handler
 	Logger zerolog.Logger
@@ -101,7 +105,21 @@ func (s *Server) Handler() http.Handler {
 	if s.opts.Extra != nil {
 		mux.Handle("/", s.opts.Extra)
 	}
-	return mux
+	if s.opts.Authorize == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		allowed, ask := s.opts.Authorize(r)
+		switch {
+		case allowed:
+			mux.ServeHTTP(w, r)
+		case ask:
+			w.Header().Set("WWW-Authenticate", `Basic realm="camgate"`)
+			http.Error(w, "credentials required", http.StatusUnauthorized)
+		default:
+			http.Error(w, "forbidden", http.StatusForbidden)
+		}
+	})
 }
 
 func (s *Server) command(name string, args json.RawMessage) http.HandlerFunc {

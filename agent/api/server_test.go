@@ -189,3 +189,42 @@ func TestNewAndRun(t *testing.T) {
 		t.Fatal("IsLoopback")
 	}
 }
+
+func TestAuthorize(t *testing.T) {
+	s, err := api.New(api.Options{Address: "127.0.0.1:0", Commands: &fakeCommands{fn: func(string, json.RawMessage) (json.RawMessage, *uplink.Error) {
+		return json.RawMessage(`{}`), nil
+	}}, Authorize: func(r *http.Request) (bool, bool) {
+		u, p, ok := r.BasicAuth()
+		if !ok {
+			return false, true
+		}
+		return u == "ops" && p == "pw", false
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("no credentials: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	for creds, want := range map[string]int{"ops:pw": 200, "ops:nope": 403} {
+		req, _ := http.NewRequest("GET", ts.URL+"/metrics", nil)
+		u, p, _ := strings.Cut(creds, ":")
+		req.SetBasicAuth(u, p)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: %d, want %d", creds, resp.StatusCode, want)
+		}
+	}
+}
