@@ -3,9 +3,14 @@
 package interop
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -141,4 +146,92 @@ func TestSecondInstanceFailsFast(t *testing.T) {
 		t.Errorf("second instance took %v to give up", took)
 	}
 	t.Logf("second instance said: %s", p.Tail(3))
+}
+
+// One reader stops reading (ffmpeg frozen with SIGSTOP, its TCP window
+// closes): once its queue is full the agent drops its packets (counted in
+// /metrics) and another reader of the same camera keeps getting 25 fps
+// (SPEC section 3, fan-out).
+func TestStalledReaderDoesNotSlowOthers(t *testing.T) {
+	need(t, "ffmpeg")
+	dir := outDir(t)
+	cam := startCamera(t, dir, 0)
+	apiPort, err := FreeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	a := startAgent(t, AgentOptions{
+		Dir:      dir,
+		Paths:    map[string]map[string]any{"cam": {"source": cam.URL}},
+		Sections: map[string]map[string]any{"rtsp": {"writeQueueSize": 64}, "api": {"address": "127.0.0.1:" + strconv.Itoa(apiPort)}},
+	})
+	reader := func(label string) *Proc {
+		p, err := StartProc(dir, label, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp",
+			"-i", a.URL("cam", ""), "-c", "copy", "-f", "null", "-", "-progress", "pipe:1", "-stats_period", "0.5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			p.Signal(syscall.SIGCONT)
+			p.Stop(5 * time.Second)
+		})
+		if err := p.WaitOutput("frame=", 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fast := reader("ffmpeg-fast")
+	stalled := reader("ffmpeg-stalled")
+	if err := stalled.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+
+	// Socket buffers on loopback hold several MB: poll /metrics until the
+	// agent starts dropping for the stalled reader.
+	deadline := time.Now().Add(60 * time.Second)
+	var dropped float64
+	for time.Now().Before(deadline) {
+		if dropped, err = droppedPackets(api, "cam"); err == nil && dropped > 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // polling the agent's metrics
+	}
+	if dropped <= 0 {
+		t.Fatalf("no packets dropped for a reader stalled 60 s (last: %v, %v)", dropped, err)
+	}
+
+	// While the agent is dropping for the stalled reader, the other one
+	// must get every frame.
+	f0, t0 := lastFrame(fast.Output()), time.Now()
+	time.Sleep(6 * time.Second) // a measuring window, not synchronisation
+	f1, secs := lastFrame(fast.Output()), time.Since(t0).Seconds()
+	if want := 25*secs - 25*0.5 - 1; float64(f1-f0) < want {
+		t.Errorf("the other reader got %d frames in %.1f s with one reader stalled, want >= %.0f (25 fps)", f1-f0, secs, want)
+	}
+	if ok, err := fast.Exited(); ok {
+		t.Errorf("the other reader exited: %v\n%s", err, fast.Tail(10))
+	}
+	t.Logf("dropped for the stalled reader: %v packets", dropped)
+}
+
+// droppedPackets reads camgate_path_packets_dropped_total for path.
+func droppedPackets(api, path string) (float64, error) {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(api + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	prefix := `camgate_path_packets_dropped_total{path="` + path + `"} `
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s... in /metrics (status %s)", prefix, resp.Status)
 }
