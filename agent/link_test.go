@@ -325,3 +325,39 @@ func TestAPIUsesTheAPIPermission(t *testing.T) {
 		t.Fatalf("ops: %d", code)
 	}
 }
+
+// TestFleetRemoveClosesReaders: paths.remove over MQTT disconnects the
+// path's readers and the name stops resolving.
+func TestFleetRemoveClosesReaders(t *testing.T) {
+	b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
+	f := dialFleetT(t, b.URL())
+	col := collect(t, f, "cg-e2e")
+	file, rtsp, _ := fleetConfig(t, t.TempDir(), b.URL(), "")
+	logs := &syncBuffer{}
+	startAgent(t, file, logs)
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	col.until(t, "birth", isStatus(uplink.StateOnline, ""))
+	if r := fleetCmd(t, f, "paths.add", `{"name":"gone","conf":{"source":"demo"}}`); !r.OK {
+		t.Fatalf("paths.add: %+v", r.Error)
+	}
+	rd, err := testcam.Read(t, "rtsp://"+rtsp+"/gone", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.WaitPackets(t, 5, 5*time.Second)
+	if r := fleetCmd(t, f, "paths.remove", `{"name":"gone"}`); !r.OK {
+		t.Fatalf("paths.remove: %+v", r.Error)
+	}
+	select {
+	case <-rd.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader still connected after paths.remove")
+	}
+	if _, err := testcam.Read(t, "rtsp://"+rtsp+"/gone", false); err == nil {
+		t.Fatal("removed path still readable")
+	}
+}

@@ -337,9 +337,22 @@ func (c *Client) session(ctx context.Context) error {
 // It runs on Run's goroutine right after CONNACK, which is what paho's
 // OnConnect would do, but it can wait for the broker and fail the session.
 func (c *Client) subscribe(ctx context.Context) error {
-	sub := c.mqtt.SubscribeMultiple(map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1}, nil)
-	if err := waitToken(ctx, sub, c.opts.ConnectTimeout); err != nil {
-		return fmt.Errorf("subscribe commands: %w", err)
+	// A refused filter fails the session (retried with backoff), except the
+	// 0x91 "packet identifier in use" some brokers answer while a queued
+	// command to us holds the same id: that is retried at once.
+	filters := map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1}
+	for attempt := 0; ; attempt++ {
+		sub := c.mqtt.SubscribeMultiple(filters, nil)
+		if err := waitToken(ctx, sub, c.opts.ConnectTimeout); err != nil {
+			return fmt.Errorf("subscribe commands: %w", err)
+		}
+		code := subackCode(sub)
+		if code < 0x80 {
+			break
+		}
+		if code != 0x91 || attempt == 4 {
+			return fmt.Errorf("subscribe commands: broker refused (code 0x%02x)", code)
+		}
 	}
 	now := c.opts.Now().UTC()
 	started := c.opts.StartedAt.UTC()
@@ -372,6 +385,17 @@ func (c *Client) Reply(ctx context.Context, reqID string, payload []byte) error 
 		return fmt.Errorf("reply %s: %w", reqID, err)
 	}
 	return nil
+}
+
+// subackCode is the worst return code of a completed subscribe token.
+func subackCode(tok paho.Token) byte {
+	var worst byte
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for _, code := range st.Result() {
+			worst = max(worst, code)
+		}
+	}
+	return worst
 }
 
 // waitToken waits for tok, ctx or timeout.

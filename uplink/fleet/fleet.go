@@ -169,7 +169,7 @@ func (c *Client) Subscribe(ctx context.Context, id string, depth int) (<-chan Ms
 		filters[f] = 1
 		keys = append(keys, f)
 	}
-	if err := wait(ctx, c.mqtt.SubscribeMultiple(filters, handler)); err != nil {
+	if err := c.subscribe(ctx, filters, handler); err != nil {
 		return nil, nil, fmt.Errorf("subscribe %s: %w", id, err)
 	}
 	var once sync.Once
@@ -255,13 +255,13 @@ func (c *Client) Agents(ctx context.Context, listen time.Duration) ([]Agent, err
 func (c *Client) Status(ctx context.Context, id string) (uplink.Status, error) {
 	got := make(chan []byte, 1)
 	topic := c.prefix + "/" + id + "/status"
-	tok := c.mqtt.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
+	err := c.subscribe(ctx, map[string]byte{topic: 1}, func(_ paho.Client, m paho.Message) {
 		select {
 		case got <- append([]byte(nil), m.Payload()...):
 		default:
 		}
 	})
-	if err := wait(ctx, tok); err != nil {
+	if err != nil {
 		return uplink.Status{}, fmt.Errorf("status %s: %w", id, err)
 	}
 	defer func() { c.mqtt.Unsubscribe(topic).WaitTimeout(time.Second) }()
@@ -321,12 +321,12 @@ func (c *Client) SendRaw(ctx context.Context, id, name, reqID string, payload []
 	}
 	got := make(chan []byte, 1)
 	replyTopic := c.prefix + "/" + id + "/reply/" + reqID
-	err := wait(ctx, c.mqtt.Subscribe(replyTopic, 1, func(_ paho.Client, m paho.Message) {
+	err := c.subscribe(ctx, map[string]byte{replyTopic: 1}, func(_ paho.Client, m paho.Message) {
 		select {
 		case got <- append([]byte(nil), m.Payload()...):
 		default:
 		}
-	}))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("command %s: subscribe reply: %w", name, err)
 	}
@@ -346,6 +346,37 @@ func (c *Client) SendRaw(ctx context.Context, id, name, reqID string, payload []
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte) error {
 	if err := wait(ctx, c.mqtt.Publish(topic, 1, false, payload)); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// subscribe subscribes and checks the SUBACK: a broker may refuse a filter
+// (ACL: 0x80) or, like some brokers do while a QoS 1 delivery to us holds
+// the same packet id, answer 0x91; those are retried with a fresh id.
+func (c *Client) subscribe(ctx context.Context, filters map[string]byte, h paho.MessageHandler) error {
+	var err error
+	for range 5 {
+		tok := c.mqtt.SubscribeMultiple(filters, h)
+		if err = wait(ctx, tok); err != nil {
+			return err
+		}
+		if err = subackError(tok); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// subackError reports a refused filter of a completed subscribe token.
+func subackError(tok paho.Token) error {
+	st, ok := tok.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	for filter, code := range st.Result() {
+		if code >= 0x80 {
+			return fmt.Errorf("broker refused %s (code 0x%02x)", filter, code)
+		}
 	}
 	return nil
 }
