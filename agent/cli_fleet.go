@@ -19,7 +19,8 @@ import (
 
 const fleetUsage = `usage: camgate fleet [flags] ls | status ID | cmd ID NAME [JSON] | watch [ID]
 
-  ls                 agents with their retained status and the age of their last health
+  ls                 agents with their retained status, and the age of the last health
+                     seen while listening (-listen)
   status ID          the agent's retained status (exit 1 if offline)
   cmd ID NAME [JSON] send a command (JSON = its args) and print the reply (exit 1 if not ok)
   watch [ID]         print status, health and events as they come (all agents by default)

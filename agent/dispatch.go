@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -65,7 +66,12 @@ type dispatcher struct {
 	events   *eventSink
 	now      func() time.Time
 	handlers map[string]handler
-	handled  int
+	handled  int // MQTT commands seen; only the dispatch goroutine touches it
+
+	// changing serialises commands that change paths: MQTT and the local
+	// API may run them at the same time, and each keeps the store and the
+	// path manager in step over several calls.
+	changing sync.Mutex
 }
 
 func newDispatcher(d *dispatcher) *dispatcher {
@@ -157,6 +163,10 @@ func (d *dispatcher) call(ctx context.Context, r *request) (result any, err erro
 	h, ok := d.handlers[r.name]
 	if !ok {
 		return nil, cmdErr(uplink.CodeUnknownCommand, "unknown command %q", r.name)
+	}
+	if strings.HasPrefix(r.name, "paths.") || r.name == "path.restart" {
+		d.changing.Lock()
+		defer d.changing.Unlock()
 	}
 	defer func() {
 		if p := recover(); p != nil {
