@@ -545,7 +545,7 @@ func fetch(ctx context.Context, url, file string, timeout time.Duration) error {
 	return os.WriteFile(file, body, 0o644)
 }
 
-// scrapeDropped sums the agent's /metrics samples whose name says "drop"
+// scrapeDropped sums camgate_path_packets_dropped_total over every path
 // (packets lost by slow readers); -1 when the API does not answer.
 func scrapeDropped(api string) float64 {
 	c := http.Client{Timeout: 3 * time.Second}
@@ -573,7 +573,7 @@ func scrapeDropped(api string) float64 {
 				rest = strings.TrimSpace(line[j+1:])
 			}
 		}
-		if !strings.Contains(name, "drop") || strings.Contains(name, "outbox") {
+		if name != "camgate_path_packets_dropped_total" {
 			continue
 		}
 		f := strings.Fields(rest)
