@@ -17,5 +17,6 @@
 // .ci/out/interop), else in the test's temp dir.
 //
 // The fixtures are plain code (no build tag) so that the bench harness can use
-// them and so that `go vet ./...` checks them.
+// them and so that `go vet ./...` checks them; fixtures_test.go (no tag
+// either) tests them with nothing but sh, inside `go test ./...`.
 package interop
