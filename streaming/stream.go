@@ -122,6 +122,10 @@ func (s *Stream) RemoveReader(r Reader) {
 	s.mu.Unlock()
 }
 
+// CountDropped counts n packets that a reader accepted from WritePacket
+// (returning true) and lost later, e.g. held to be written in a batch.
+func (s *Stream) CountDropped(n uint64) { s.counters.Dropped.Add(n) }
+
 // Readers is the number of attached readers.
 func (s *Stream) Readers() int {
 	s.mu.Lock()

@@ -8,19 +8,32 @@ import (
 	"github.com/camgate/camgate/streaming"
 )
 
+// maxHeld bounds the video packets a reader holds for one access unit.
+const maxHeld = 64
+
 // reader writes a stream's packets into one RTSP session. It runs on the
 // stream's writer goroutine; gortsplib's per-session queue is the bounded
 // buffer between it and the network.
+//
+// Video packets are held until the last packet of their access unit (RTP
+// marker bit, or a new timestamp when a camera sets no marker) and then
+// written together: the session's writer goroutine then wakes once per
+// access unit instead of once per packet, and the connection sends the
+// access unit in one write (batchConn). A player cannot decode an access
+// unit before its last packet, so holding the others adds no latency.
 type reader struct {
 	ss      *gortsplib.ServerSession
+	st      *streaming.Stream
 	setup   []bool // by media index: set up by this session
 	scratch rtp.Packet
-	skipKey bool // lost a video packet: wait for the next keyframe
+	held    []*streaming.Packet // retained, one video access unit at most
+	skipKey bool                // lost a video packet: wait for the next keyframe
 	dropped uint64
 }
 
-func newReader(ss *gortsplib.ServerSession, desc *description.Session, medias []*description.Media) *reader {
-	r := &reader{ss: ss, setup: make([]bool, len(desc.Medias))}
+func newReader(ss *gortsplib.ServerSession, st *streaming.Stream, medias []*description.Media) *reader {
+	desc := st.Desc()
+	r := &reader{ss: ss, st: st, setup: make([]bool, len(desc.Medias)), held: make([]*streaming.Packet, 0, maxHeld)}
 	for i, m := range desc.Medias {
 		for _, sm := range medias {
 			if sm == m {
@@ -37,6 +50,44 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		return true
 	}
 	video := p.Media.Type == description.MediaTypeVideo
+	if r.skipKey && video && !p.Key {
+		r.dropped++
+		return false
+	}
+	if video && !p.RTP.Marker {
+		if n := len(r.held); n == maxHeld || (n > 0 && (r.held[0].MediaIndex != p.MediaIndex || r.held[0].RTP.Timestamp != p.RTP.Timestamp)) {
+			r.flush()
+		}
+		p.Retain()
+		r.held = append(r.held, p)
+		return true
+	}
+	r.flush()
+	return r.send(p, video)
+}
+
+// flush writes the held packets. Those lost now were accepted earlier, so
+// they are counted on the stream here.
+func (r *reader) flush() {
+	if len(r.held) == 0 {
+		return
+	}
+	var lost uint64
+	for i, p := range r.held {
+		if !r.send(p, true) {
+			lost++
+		}
+		p.Release()
+		r.held[i] = nil
+	}
+	r.held = r.held[:0]
+	if lost > 0 {
+		r.st.CountDropped(lost)
+	}
+}
+
+// send writes one packet into the session.
+func (r *reader) send(p *streaming.Packet, video bool) bool {
 	if r.skipKey && video {
 		if !p.Key {
 			r.dropped++
@@ -55,6 +106,15 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		return false
 	}
 	return true
+}
+
+// release drops the held packets of a reader detached from its stream.
+func (r *reader) release() {
+	for i, p := range r.held {
+		p.Release()
+		r.held[i] = nil
+	}
+	r.held = r.held[:0]
 }
 
 // Close implements streaming.Reader.

@@ -76,6 +76,8 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[*streaming.Stream]*gortsplib.ServerStream
 	closed  bool
+
+	mem *memReturner
 }
 
 // New prepares a server; Run listens.
@@ -115,6 +117,7 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 		ctx:     ctx,
 		cancel:  cancel,
 		streams: map[*streaming.Stream]*gortsplib.ServerStream{},
+		mem:     newMemReturner(),
 	}
 	s.srv = &gortsplib.Server{
 		Handler:        s,
@@ -122,6 +125,13 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 		ReadTimeout:    opts.ReadTimeout,
 		WriteTimeout:   opts.WriteTimeout,
 		WriteQueueSize: opts.WriteQueueSize,
+		Listen: func(network, address string) (net.Listener, error) {
+			l, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return batchListener{l}, nil
+		},
 	}
 	if opts.UDP {
 		s.srv.UDPRTPAddress = opts.RTPAddress
@@ -173,6 +183,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	s.mem.close()
 	streams := s.streams
 	s.streams = map[*streaming.Stream]*gortsplib.ServerStream{}
 	s.mu.Unlock()
@@ -212,6 +223,7 @@ func (s *Server) serverStream(st *streaming.Stream) (*gortsplib.ServerStream, er
 		if mine {
 			gs.Close()
 		}
+		s.mem.soon()
 	})
 	return gs, nil
 }
@@ -381,7 +393,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 		return status(base.StatusOK), nil
 	}
 	st := sd.lease.Stream()
-	r := newReader(ctx.Session, st.Desc(), ctx.Session.SetuppedMedias())
+	r := newReader(ctx.Session, st, ctx.Session.SetuppedMedias())
 	sd.reader = r
 	// The session's write queue exists during OnPlay; packets written now
 	// (the cached keyframe group) go out right after the PLAY response.
@@ -422,7 +434,13 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	sd.lease, sd.reader, sd.pub = nil, nil, nil
 	sd.mu.Unlock()
 	if r != nil {
+		// Detached: the stream no longer calls r, so its held packets
+		// can go.
 		lease.Stream().RemoveReader(r)
+		r.release()
+		if lease.Stream().Readers() == 0 {
+			s.mem.soon()
+		}
 		s.log.Debug().Str("path", sd.path).Uint64("dropped", r.dropped).Msg("reader gone")
 	}
 	if lease != nil {

@@ -1,0 +1,183 @@
+package rtspserver
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"time"
+)
+
+// Reader connections gather a video access unit's interleaved RTP frames
+// and send them in one write: gortsplib writes every frame with a syscall
+// of its own, which was half of the agent's CPU with 50 readers. A frame
+// is held only while it is RTP with the marker bit clear, i.e. not the
+// last packet of its access unit; a player cannot decode the access unit
+// before that last packet anyway, so holding the others costs no latency.
+// Anything else (the marker packet, RTCP, RTSP responses, TLS records)
+// goes out at once together with what is held, in order.
+const (
+	// batchMax bounds what a connection holds; a larger access unit goes
+	// out in pieces of about this size.
+	batchMax = 32 << 10
+	// batchHold bounds how long frames wait for their marker packet (a
+	// camera that never sets the marker bit).
+	batchHold = 10 * time.Millisecond
+)
+
+// batchBufs recycles the hold buffers: a connection has one only while it
+// holds frames, so 50 readers of one camera share a few.
+var batchBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, batchMax)
+	return &b
+}}
+
+type batchListener struct{ net.Listener }
+
+func (l batchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newBatchConn(c), nil
+}
+
+// batchConn holds RTP frames until the end of their access unit.
+// gortsplib writes one whole frame per Write call, from the session's
+// writer and from the connection's request loop: the mutex keeps them in
+// order.
+type batchConn struct {
+	net.Conn
+
+	mu       sync.Mutex
+	held     *[]byte   // nil while nothing is held
+	deadline time.Time // last write deadline asked for
+	applied  time.Time // write deadline set on the socket
+	timer    *time.Timer
+	armed    bool
+	err      error // a failed flush of held frames, returned by the next Write
+}
+
+func newBatchConn(c net.Conn) *batchConn {
+	b := &batchConn{Conn: c}
+	b.timer = time.AfterFunc(time.Hour, b.timedFlush)
+	b.timer.Stop()
+	return b
+}
+
+// holdable reports whether p is one whole interleaved RTP frame that is not
+// the last of its access unit.
+func holdable(p []byte) bool {
+	if len(p) < 4+12 || p[0] != '$' || int(binary.BigEndian.Uint16(p[2:4])) != len(p)-4 {
+		return false
+	}
+	if p[4]>>6 != 2 {
+		return false // not RTP version 2
+	}
+	if pt := p[5] & 0x7f; pt >= 72 && pt <= 95 {
+		return false // RTCP (packet types 200-223)
+	}
+	return p[5]&0x80 == 0 // marker bit clear
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return 0, b.err
+	}
+	if holdable(p) {
+		if b.held == nil {
+			b.held = batchBufs.Get().(*[]byte)
+		}
+		if len(*b.held)+len(p) <= batchMax {
+			*b.held = append(*b.held, p...)
+			if !b.armed {
+				b.armed = true
+				b.timer.Reset(batchHold)
+			}
+			return len(p), nil
+		}
+	}
+	if b.held == nil {
+		if err := b.applyDeadline(); err != nil {
+			return 0, err
+		}
+		return b.Conn.Write(p)
+	}
+	*b.held = append(*b.held, p...)
+	if err := b.flush(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flush writes what is held; b.mu is held.
+func (b *batchConn) flush() error {
+	if b.armed {
+		b.armed = false
+		b.timer.Stop()
+	}
+	held := b.held
+	b.held = nil
+	err := b.applyDeadline()
+	if err == nil {
+		_, err = b.Conn.Write(*held)
+	}
+	*held = (*held)[:0]
+	batchBufs.Put(held)
+	return err
+}
+
+func (b *batchConn) timedFlush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.armed = false
+	if b.held == nil || b.err != nil {
+		return
+	}
+	b.err = b.flush()
+}
+
+// applyDeadline sets the last asked-for write deadline on the socket,
+// once per write instead of once per frame.
+func (b *batchConn) applyDeadline() error {
+	if b.deadline.Equal(b.applied) {
+		return nil
+	}
+	b.applied = b.deadline
+	return b.Conn.SetWriteDeadline(b.deadline)
+}
+
+func (b *batchConn) SetWriteDeadline(t time.Time) error {
+	b.mu.Lock()
+	b.deadline = t
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *batchConn) SetDeadline(t time.Time) error {
+	b.mu.Lock()
+	b.deadline = t
+	b.applied = t
+	b.mu.Unlock()
+	return b.Conn.SetDeadline(t)
+}
+
+// Close drops held frames: nobody would read them. The socket is closed
+// first so that a flush blocked on a slow reader returns.
+func (b *batchConn) Close() error {
+	err := b.Conn.Close()
+	b.mu.Lock()
+	b.timer.Stop()
+	b.armed = false
+	if b.held != nil {
+		*b.held = (*b.held)[:0]
+		batchBufs.Put(b.held)
+		b.held = nil
+	}
+	if b.err == nil {
+		b.err = net.ErrClosed
+	}
+	b.mu.Unlock()
+	return err
+}
