@@ -250,7 +250,7 @@ func (c *Client) onLost(_ paho.Client, err error) {
 // nil after ctx ends; it must be called once.
 func (c *Client) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
-		return errors.New("uplink: Run called twice")
+		return ErrRunning
 	}
 	bo := newBackoff(c.opts.MinBackoff, c.opts.MaxBackoff)
 	broker := redact.URL(c.opts.Broker)

@@ -430,3 +430,11 @@ func TestStopWhileConnectingIsPrompt(t *testing.T) {
 		t.Fatalf("stop took %s while waiting for CONNACK", d)
 	}
 }
+
+func TestRunTwiceRefused(t *testing.T) {
+	c := newClient(t, "tcp://"+mqtttest.FreeAddr(t), nil, nil)
+	runClient(t, c)
+	if err := c.Run(context.Background()); !errors.Is(err, uplink.ErrRunning) {
+		t.Fatalf("second Run: %v", err)
+	}
+}

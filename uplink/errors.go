@@ -11,6 +11,9 @@ var (
 	// be used in a topic (empty, wildcards, slashes in the id, "all").
 	ErrBadTopic = errors.New("unusable topic prefix or agent id")
 
+	// ErrRunning is returned by a second call of Client.Run.
+	ErrRunning = errors.New("uplink client already running")
+
 	// ErrBadBroker is returned by New for a broker URL with an unsupported
 	// scheme.
 	ErrBadBroker = errors.New("unsupported broker url")
