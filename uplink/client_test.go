@@ -433,8 +433,18 @@ func TestStopWhileConnectingIsPrompt(t *testing.T) {
 
 func TestRunTwiceRefused(t *testing.T) {
 	c := newClient(t, "tcp://"+mqtttest.FreeAddr(t), nil, nil)
-	runClient(t, c)
-	if err := c.Run(context.Background()); !errors.Is(err, uplink.ErrRunning) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := make(chan error, 2)
+	for range 2 {
+		go func() { results <- c.Run(ctx) }()
+	}
+	// Whichever call came second returns at once; the other runs until cancel.
+	if err := <-results; !errors.Is(err, uplink.ErrRunning) {
 		t.Fatalf("second Run: %v", err)
+	}
+	cancel()
+	if err := <-results; err != nil {
+		t.Fatalf("first Run: %v", err)
 	}
 }
