@@ -236,10 +236,3 @@ func (a *Agent) requestRestart() {
 		close(a.restart)
 	}
 }
-
-// logEvents writes events to the log until the uplink takes them.
-type logEvents struct{ log zerolog.Logger }
-
-func (l logEvents) Event(e streaming.Event) {
-	l.log.Info().Str("type", e.Type).Str("path", e.Path).Str("detail", e.Detail).Msg("event")
-}

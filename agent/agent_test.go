@@ -261,6 +261,7 @@ func TestSIGTERMGracefulShutdown(t *testing.T) {
 	cmd.Env = append(os.Environ(), "CGTEST_AS_AGENT=1")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
