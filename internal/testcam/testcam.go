@@ -115,7 +115,7 @@ func (c *Camera) Start() error {
 		srv.Close()
 		return err
 	}
-	h.stream = st
+	h.stream.Store(st)
 	c.srv, c.stream = srv, st
 	c.stop, c.done = make(chan struct{}), make(chan struct{})
 	go c.run(st, forma, c.stop, c.done)
@@ -180,18 +180,28 @@ func (c *Camera) run(st *gortsplib.ServerStream, forma *format.H264, stop, done 
 	}
 }
 
+// handler serves the camera's stream; the stream is created after the
+// server starts, so requests arriving in between get 503.
 type handler struct {
 	c      *Camera
-	stream *gortsplib.ServerStream
+	stream atomic.Pointer[gortsplib.ServerStream]
 }
 
 func (h *handler) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	st := h.stream.Load()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
+	}
 	h.c.describe.Add(1)
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
 }
 
 func (h *handler) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+	st := h.stream.Load()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
 }
 
 func (h *handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
