@@ -130,6 +130,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		RTPAddress:     cfg.RTSP.RTPAddress,
 		RTCPAddress:    cfg.RTSP.RTCPAddress,
 		WriteQueueSize: cfg.RTSP.WriteQueueSize,
+		BasicOnly:      hasHashedPassword(cfg.Auth.Users),
 		Log:            a.log,
 		Events:         a.events,
 	}

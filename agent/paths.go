@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"strings"
+
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
@@ -48,4 +50,16 @@ func authUsers(us []conf.User) []auth.User {
 		out = append(out, au)
 	}
 	return out
+}
+
+// hasHashedPassword reports whether some user's password is stored hashed,
+// which rules out RTSP Digest challenges (they need the plain password).
+func hasHashedPassword(us []conf.User) bool {
+	for _, u := range us {
+		p := string(u.Pass)
+		if strings.HasPrefix(p, "sha256:") || strings.HasPrefix(p, "argon2:") {
+			return true
+		}
+	}
+	return false
 }

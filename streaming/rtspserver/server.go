@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+	gauth "github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -56,6 +57,10 @@ type Options struct {
 	// WriteQueueSize is the packets queued per reader; a power of two,
 	// default 2048 (a whole keyframe group of a 4 Mbit/s camera fits).
 	WriteQueueSize int
+	// BasicOnly makes 401 challenges offer HTTP Basic only. Digest needs the
+	// plain password on the server, so it is set when some user's password
+	// is stored as a sha256: or argon2: hash; default offers Basic and Digest.
+	BasicOnly bool
 	// ReadTimeout and WriteTimeout bound client I/O; default 10 s.
 	ReadTimeout, WriteTimeout time.Duration
 	Log                       zerolog.Logger
@@ -132,6 +137,9 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 			}
 			return batchListener{l}, nil
 		},
+	}
+	if opts.BasicOnly {
+		s.srv.AuthMethods = []gauth.VerifyMethod{gauth.VerifyMethodBasic}
 	}
 	if opts.UDP {
 		s.srv.UDPRTPAddress = opts.RTPAddress

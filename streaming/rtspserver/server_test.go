@@ -3,6 +3,8 @@ package rtspserver_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -534,6 +536,22 @@ func TestReadAuth(t *testing.T) {
 		t.Fatalf("read with credentials: %v", err)
 	}
 	rd.WaitPackets(t, 5, 5*time.Second)
+}
+
+func TestHashedPasswordReaderGetsBasicChallenge(t *testing.T) {
+	sum := sha256.Sum256([]byte("pw"))
+	users := []auth.User{{Name: "viewer", Pass: "sha256:" + base64.StdEncoding.EncodeToString(sum[:]), Permissions: []auth.Permission{{Action: auth.ActionRead}}}}
+	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, users, func(o *rtspserver.Options) {
+		o.BasicOnly = true
+	})
+	rd, err := testcam.Read(t, "rtsp://viewer:pw@"+r.addr+"/demo", false)
+	if err != nil {
+		t.Fatalf("read as a user with a hashed password: %v", err)
+	}
+	rd.WaitPackets(t, 5, 5*time.Second)
+	if _, err := testcam.Read(t, "rtsp://viewer:nope@"+r.addr+"/demo", false); err == nil {
+		t.Fatal("wrong password accepted")
+	}
 }
 
 func TestInstantStart(t *testing.T) {
