@@ -86,24 +86,41 @@ class ClipFeeder:
         self.start = time.monotonic_ns()
         self.pushed = 0
         self.base = None
+        self.accepted = False
         self.source_id = GLib.timeout_add(5, self.tick)
 
     def tick(self):
         due = (time.monotonic_ns() - self.start) // self.frame_ns + 1
+        if self.base is None:
+            # Timestamps are running time, which only means something once
+            # the pipeline plays: until then, keep the schedule at frame 0
+            # (an IDR) so the first frame out is a keyframe stamped "now".
+            _, state, _ = self.appsrc.get_state(0)
+            clock = self.appsrc.get_clock()
+            if state != Gst.State.PLAYING or clock is None:
+                self.start = time.monotonic_ns()
+                return True
+            self.base = clock.get_time() - self.appsrc.get_base_time()
+            self.start = time.monotonic_ns()
+            due = 1
         while self.pushed < due:
             data, _ = self.frames[self.index]
-            self.index = (self.index + 1) % len(self.frames)
-            self.pushed += 1
-            if self.base is None:
-                clock = self.appsrc.get_clock()
-                self.base = clock.get_time() - self.appsrc.get_base_time() if clock else 0
             buf = Gst.Buffer.new_wrapped(data)
-            buf.pts = buf.dts = self.base + (self.pushed - 1) * self.frame_ns
+            buf.pts = buf.dts = self.base + self.pushed * self.frame_ns
             buf.duration = self.frame_ns
-            if self.appsrc.emit("push-buffer", buf) != Gst.FlowReturn.OK:
-                # The media was unprepared (last client gone): stop.
+            ret = self.appsrc.emit("push-buffer", buf)
+            if ret == Gst.FlowReturn.EOS:
                 self.source_id = None
                 return False
+            if ret != Gst.FlowReturn.OK and not self.accepted:
+                # Not accepting yet: start over from the first frame, an
+                # IDR, on a later tick. Once frames flow, only "unprepared"
+                # (stop) ends the feeding.
+                self.base = None
+                return True
+            self.accepted = True
+            self.index = (self.index + 1) % len(self.frames)
+            self.pushed += 1
         return True
 
     def stop(self):
