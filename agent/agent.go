@@ -212,6 +212,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	select {
+	case <-a.link.up:
+	case <-gctx.Done():
+	}
 	a.log.Info().Str("version", Version).Uint64("boot", a.store.BootCount()).Str("dataDir", a.dataDir).
 		Str("rtsp", a.cfg.RTSP.Address).Msg("camgate started")
 	a.events.Event(streaming.Event{Type: "agent.started", Detail: Version})

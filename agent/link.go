@@ -31,12 +31,14 @@ type link struct {
 	client *uplink.Client // nil without a broker
 	health *healthSource
 	disp   *dispatcher
+	// up is closed once Run has its listener (the local API) bound.
+	up chan struct{}
 }
 
 // newLink prepares the fleet side; nothing connects or listens until Run.
 func newLink(a *Agent) (*link, error) {
 	cfg := a.cfg.Uplink
-	l := &link{a: a, log: a.log}
+	l := &link{a: a, log: a.log, up: make(chan struct{})}
 	enabled := cfg.Broker != ""
 	l.events = newEventSink(a.log, enabled)
 	if enabled {
@@ -98,6 +100,7 @@ func (l *link) Run(ctx context.Context) error {
 			l.log.Warn().Str("address", addr).Msg("local API listens beyond loopback")
 		}
 	}
+	close(l.up)
 
 	// Shutdown order: the workers stop with ctx; then agent.stopping is
 	// queued and the event writer drains its queue into the outbox; then
