@@ -252,3 +252,71 @@ func metric(api, series string) (float64, error) {
 	}
 	return 0, fmt.Errorf("no %s in /metrics (status %s)", series, resp.Status)
 }
+
+// A camera that goes silent without closing its connection (GStreamer
+// frozen with SIGSTOP) is treated as lost after readTimeout and reconnected
+// once it answers again; a reader connected throughout gets new frames
+// (SPEC section 3).
+func TestSilentCameraReconnects(t *testing.T) {
+	need(t, "ffmpeg", "ffprobe")
+	dir := outDir(t)
+	cam := startCamera(t, dir, 0)
+	t.Cleanup(func() { cam.Signal(syscall.SIGCONT) })
+	readTimeout := 2 * time.Second
+	a := startAgent(t, AgentOptions{Dir: dir, Paths: map[string]map[string]any{
+		"cam": {"source": cam.URL, "sourceOnDemand": false, "rtspTransport": "tcp", "readTimeout": readTimeout.String()},
+	}})
+	url := a.URL("cam", "")
+	if err := waitReadable(url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	survivor, err := StartProc(dir, "ffmpeg-survivor", "ffmpeg", "-nostdin", "-v", "error",
+		"-rtsp_transport", "tcp", "-i", url, "-f", "null", "-", "-progress", "pipe:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { survivor.Stop(5 * time.Second) })
+	if err := survivor.WaitOutput("frame=", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(cam.Output(), "CLIENT connected"); n != 1 {
+		t.Fatalf("camera connections before the silence: %d, want 1", n)
+	}
+
+	if err := cam.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * readTimeout) // the silence under test
+	before := lastFrame(survivor.Output())
+	if err := cam.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent gave up on the silent session and opened a new one.
+	deadline := time.Now().Add(45 * time.Second)
+	for strings.Count(cam.Output(), "CLIENT connected") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnection to the camera within 45 s after a %v silence (readTimeout %v); camera saw:\n%s\nagent log tail:\n%s",
+				3*readTimeout, readTimeout, cam.Tail(10), a.Tail(20))
+		}
+		time.Sleep(250 * time.Millisecond) // polling an external program's output
+	}
+	if err := waitReadable(url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	assertDecodes(t, url, "tcp", 25)
+
+	t.Run("reader kept through the silence", func(t *testing.T) {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if lastFrame(survivor.Output()) > before+25 {
+				return
+			}
+			if ok, werr := survivor.Exited(); ok {
+				t.Fatalf("reader connected before the silence was dropped (%v) at frame %d:\n%s", werr, before, survivor.Tail(10))
+			}
+			time.Sleep(250 * time.Millisecond) // polling an external program's progress output
+		}
+		t.Errorf("reader connected before the silence got no new frames after the reconnect (stuck at %d)", lastFrame(survivor.Output()))
+	})
+}
