@@ -23,6 +23,10 @@ type Packet struct {
 	RTP *rtp.Packet
 	// NTP is the wall-clock time of the packet as far as the source knows.
 	NTP time.Time
+	// Keyed is true for tracks whose keyframes are known (H.264, H.265): on
+	// those a reader that lost packets, or joins without a cached group,
+	// waits for a packet with Key set.
+	Keyed bool
 	// Key marks a packet that begins or belongs to the first access unit of
 	// a keyframe group (H.264/H.265 IDR with its parameter sets).
 	Key bool
@@ -72,7 +76,7 @@ func (p *Packet) Retain() { p.refs.Add(1) }
 func (p *Packet) Release() {
 	switch n := p.refs.Add(-1); {
 	case n == 0:
-		p.Media, p.Format, p.Key = nil, nil, false
+		p.Media, p.Format, p.Key, p.Keyed = nil, nil, false, false
 		p.rtp.Extensions, p.rtp.CSRC = nil, nil
 		packetPool.Put(p)
 	case n < 0:

@@ -129,11 +129,18 @@ func (p *path) runSource(ctx context.Context, run *sourceRun) {
 			bo.Reset()
 		}
 		p.mu.Lock()
+		var stale *Stream
 		if p.run == run {
 			p.state = StateError
 			p.lastErr = msg
+			stale = p.stream
 		}
 		p.mu.Unlock()
+		if stale != nil {
+			// Readers stay for the reconnection, but a reader joining now
+			// must not be shown a picture of a camera that is gone.
+			stale.resetGOP()
+		}
 		p.log.Warn().Str("error", msg).Msg("source failed, retrying")
 		p.m.events.Event(Event{Type: "path.error", Path: p.name, Detail: msg})
 

@@ -17,7 +17,7 @@ type Queue struct {
 	n       int
 	closed  bool
 	signal  chan struct{}
-	skipKey bool // dropping video until the next keyframe
+	skipKey bool // dropping H.264/H.265 until the next keyframe
 
 	dropped atomic.Uint64
 }
@@ -37,7 +37,7 @@ func (q *Queue) Push(p *Packet) bool {
 		q.mu.Unlock()
 		return false
 	}
-	video := p.Media != nil && p.Media.Type == "video"
+	video := p.Keyed
 	if q.skipKey && video {
 		if !p.Key {
 			q.mu.Unlock()

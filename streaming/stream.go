@@ -146,6 +146,7 @@ func (s *Stream) WriteRTP(mi int, forma format.Format, pkt *rtp.Packet, ntp time
 	s.counters.PacketsIn.Add(1)
 	s.lastPacket.Store(ntp.UnixNano())
 	if c := s.codecs[mi]; c != codecOther {
+		p.Keyed = true
 		p.Key = isKeyPayload(c, pkt.Payload)
 	}
 

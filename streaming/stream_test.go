@@ -164,7 +164,7 @@ func TestQueueDropsUntilKeyframe(t *testing.T) {
 	desc := h264Desc()
 	mk := func(key bool) *Packet {
 		p := newPacket(nal(1, 0, 0))
-		p.Media, p.Key = desc.Medias[0], key
+		p.Media, p.Key, p.Keyed = desc.Medias[0], key, true
 		return p
 	}
 	q := NewQueue(2)

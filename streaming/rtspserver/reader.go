@@ -1,6 +1,8 @@
 package rtspserver
 
 import (
+	"time"
+
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/pion/rtp"
@@ -23,17 +25,27 @@ const maxHeld = 64
 // unit before its last packet, so holding the others adds no latency.
 type reader struct {
 	ss      *gortsplib.ServerSession
+	conn    *gortsplib.ServerConn
 	st      *streaming.Stream
 	setup   []bool // by media index: set up by this session
 	scratch rtp.Packet
 	held    []*streaming.Packet // retained, one video access unit at most
 	skipKey bool                // lost a video packet: wait for the next keyframe
 	dropped uint64
+
+	// A reader whose queue stays full for stallAfter is gone (frozen
+	// player, dead network path): it is disconnected instead of holding a
+	// session and a socket full of unsent data for ever.
+	stallAfter   time.Duration
+	failingSince time.Time
+	stalled      bool
 }
 
-func newReader(ss *gortsplib.ServerSession, st *streaming.Stream, medias []*description.Media) *reader {
+func newReader(ss *gortsplib.ServerSession, conn *gortsplib.ServerConn, st *streaming.Stream, medias []*description.Media, stallAfter time.Duration) *reader {
 	desc := st.Desc()
-	r := &reader{ss: ss, st: st, setup: make([]bool, len(desc.Medias)), held: make([]*streaming.Packet, 0, maxHeld)}
+	// skipKey starts true: the first H.264/H.265 packet a player gets is
+	// a keyframe (the cached group's first, or the camera's next).
+	r := &reader{ss: ss, conn: conn, st: st, stallAfter: stallAfter, skipKey: true, setup: make([]bool, len(desc.Medias)), held: make([]*streaming.Packet, 0, maxHeld)}
 	for i, m := range desc.Medias {
 		for _, sm := range medias {
 			if sm == m {
@@ -50,9 +62,14 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		return true
 	}
 	video := p.Media.Type == description.MediaTypeVideo
-	if r.skipKey && video && !p.Key {
-		r.dropped++
-		return false
+	if r.skipKey && p.Keyed {
+		if !p.Key {
+			r.dropped++
+			return false
+		}
+		// A keyframe starts here: the rest of its access unit (FU-A
+		// fragments, which carry no Key mark) must pass too.
+		r.skipKey = false
 	}
 	if video && !p.RTP.Marker {
 		if n := len(r.held); n == maxHeld || (n > 0 && (r.held[0].MediaIndex != p.MediaIndex || r.held[0].RTP.Timestamp != p.RTP.Timestamp)) {
@@ -63,7 +80,7 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		return true
 	}
 	r.flush()
-	return r.send(p, video)
+	return r.send(p)
 }
 
 // flush writes the held packets. Those lost now were accepted earlier, so
@@ -74,7 +91,7 @@ func (r *reader) flush() {
 	}
 	var lost uint64
 	for i, p := range r.held {
-		if !r.send(p, true) {
+		if !r.send(p) {
 			lost++
 		}
 		p.Release()
@@ -87,8 +104,8 @@ func (r *reader) flush() {
 }
 
 // send writes one packet into the session.
-func (r *reader) send(p *streaming.Packet, video bool) bool {
-	if r.skipKey && video {
+func (r *reader) send(p *streaming.Packet) bool {
+	if r.skipKey && p.Keyed {
 		if !p.Key {
 			r.dropped++
 			return false
@@ -100,12 +117,30 @@ func (r *reader) send(p *streaming.Packet, video bool) bool {
 	r.scratch = *p.RTP
 	if err := r.ss.WritePacketRTP(p.Media, &r.scratch); err != nil {
 		r.dropped++
-		if video {
+		if p.Keyed {
 			r.skipKey = true
 		}
+		r.checkStall()
 		return false
 	}
+	r.failingSince = time.Time{}
 	return true
+}
+
+// checkStall disconnects a reader that has not taken a packet for stallAfter.
+func (r *reader) checkStall() {
+	now := time.Now()
+	if r.failingSince.IsZero() {
+		r.failingSince = now
+		return
+	}
+	if !r.stalled && r.stallAfter > 0 && now.Sub(r.failingSince) >= r.stallAfter {
+		r.stalled = true
+		r.ss.Close()
+		if r.conn != nil {
+			r.conn.Close()
+		}
+	}
 }
 
 // release drops the held packets of a reader detached from its stream.

@@ -401,7 +401,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 		return status(base.StatusOK), nil
 	}
 	st := sd.lease.Stream()
-	r := newReader(ctx.Session, st, ctx.Session.SetuppedMedias())
+	r := newReader(ctx.Session, ctx.Conn, st, ctx.Session.SetuppedMedias(), s.opts.WriteTimeout)
 	sd.reader = r
 	// The session's write queue exists during OnPlay; packets written now
 	// (the cached keyframe group) go out right after the PLAY response.

@@ -265,6 +265,11 @@ func TestAlwaysOnReconnectsAfterCameraRestart(t *testing.T) {
 	rd.WaitPackets(t, 10, 5*time.Second)
 	cam.Stop()
 	r.ev.wait(t, "path.error", "cam", 5*time.Second)
+	// A reader joining while the camera is away gets no stale picture.
+	late, err := testcam.Read(t, r.url("cam"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := rd.Packets()
 	if err := cam.Start(); err != nil {
 		t.Fatal(err)
@@ -272,6 +277,10 @@ func TestAlwaysOnReconnectsAfterCameraRestart(t *testing.T) {
 	r.ev.wait(t, "path.ready", "cam", 5*time.Second)
 	// Same tracks: the reader stayed connected and gets the new packets.
 	rd.WaitPackets(t, before+20, 5*time.Second)
+	late.WaitPackets(t, 20, 5*time.Second)
+	if nt := late.NALTypes(); nt[0] != 7 {
+		t.Fatalf("reader that joined during the outage starts with NAL %d, want the new SPS", nt[0])
+	}
 	if info, _ := r.m.Path("cam"); info.Reconnects == 0 || info.State != streaming.StateReady {
 		t.Fatalf("after reconnect: %+v", info)
 	}
@@ -384,6 +393,7 @@ func TestStalledReaderDoesNotSlowOthers(t *testing.T) {
 	cam := testcam.New(t, func(c *testcam.Camera) { c.FrameSize = 20000 }) // many packets per frame
 	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, func(o *rtspserver.Options) {
 		o.WriteQueueSize = 64
+		o.WriteTimeout = time.Second
 	})
 	good, err := testcam.Read(t, r.url("cam"), false)
 	if err != nil {
@@ -406,6 +416,12 @@ func TestStalledReaderDoesNotSlowOthers(t *testing.T) {
 	if got < sent*9/10 {
 		t.Fatalf("good reader got %d of %d packets while another reader stalled", got, sent)
 	}
+	// A reader that takes nothing for the write timeout is disconnected.
+	waitFor(t, "the stalled reader disconnected", 10*time.Second, func() bool {
+		info, _ := r.m.Path("cam")
+		return info.Readers == 1
+	})
+	good.WaitPackets(t, good.Packets()+50, 5*time.Second)
 }
 
 func publish(t *testing.T, url string) (*gortsplib.Client, func(), error) {
