@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -333,11 +332,7 @@ func stalledReader(t *testing.T, addr, path string) net.Conn {
 	t.Helper()
 	// A tiny receive buffer, set before connecting, keeps the TCP window
 	// small so the server's queue for this reader fills quickly.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		})
-	}}
+	d := net.Dialer{Control: smallReceiveBuffer}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
