@@ -186,7 +186,7 @@ func New(opts Options) (*Client, error) {
 	if secure {
 		cfg := opts.TLSConfig
 		if cfg == nil {
-			if cfg, err = loadTLS(opts.CAFile, opts.CertFile, opts.KeyFile); err != nil {
+			if cfg, err = LoadTLS(opts.CAFile, opts.CertFile, opts.KeyFile); err != nil {
 				return nil, fmt.Errorf("new uplink: %w", err)
 			}
 		}

@@ -24,9 +24,9 @@ func brokerScheme(broker string) (secure bool, err error) {
 	return false, fmt.Errorf("broker scheme %q (want tcp, ssl, ws or wss): %w", u.Scheme, ErrBadBroker)
 }
 
-// loadTLS builds the client TLS config from PEM files: ca pins the broker's
+// LoadTLS builds the client TLS config from PEM files: ca pins the broker's
 // CA (system roots when empty); cert and key give a client certificate.
-func loadTLS(ca, cert, key string) (*tls.Config, error) {
+func LoadTLS(ca, cert, key string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ca != "" {
 		pem, err := os.ReadFile(ca)

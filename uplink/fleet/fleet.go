@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -76,7 +74,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	case "ssl", "tls", "mqtts", "wss":
 		cfg := opts.TLSConfig
 		if cfg == nil {
-			if cfg, err = loadTLS(opts.CAFile, opts.CertFile, opts.KeyFile); err != nil {
+			if cfg, err = uplink.LoadTLS(opts.CAFile, opts.CertFile, opts.KeyFile); err != nil {
 				return nil, fmt.Errorf("dial: %w", err)
 			}
 		}
@@ -95,29 +93,6 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("dial %s: %w", redact.URL(opts.Broker), err)
 	}
 	return c, nil
-}
-
-func loadTLS(ca, cert, key string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("read tls ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca %s: no PEM certificate", ca)
-		}
-		cfg.RootCAs = pool
-	}
-	if cert != "" || key != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("load tls client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
 }
 
 // Close disconnects.
