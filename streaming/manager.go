@@ -298,10 +298,7 @@ func (pub *Publication) Close() {
 	p.publisher = nil
 	finish := p.detachLocked(ErrStreamClosed)
 	p.mu.Unlock()
-	finish()
-	p.log.Info().Msg("publisher gone")
-	p.m.events.Event(Event{Type: "path.closed", Path: p.name, Detail: "publisher gone"})
-	p.m.maybeRemove(p)
+	p.finishClose(finish, "publisher gone")
 }
 
 func (pub *Publication) kick() {

@@ -360,9 +360,15 @@ func (p *path) closeIfUnused() {
 	}
 	finish := p.detachLocked(ErrStreamClosed)
 	p.mu.Unlock()
+	p.finishClose(finish, "no readers")
+}
+
+// closed_ completes a detach done under p.mu, reports the path closed for
+// reason and forgets the path if it is dynamic and unused.
+func (p *path) finishClose(finish func(), reason string) {
 	finish()
-	p.log.Info().Msg("on-demand source closed: no readers")
-	p.m.events.Event(Event{Type: "path.closed", Path: p.name, Detail: "no readers"})
+	p.log.Info().Str("reason", reason).Msg("stream closed")
+	p.m.events.Event(Event{Type: "path.closed", Path: p.name, Detail: reason})
 	p.m.maybeRemove(p)
 }
 
