@@ -35,6 +35,10 @@ type Packet struct {
 	rtp  rtp.Packet
 	buf  []byte
 	csrc []uint32
+	wire []byte // marshalled form, valid while wired
+	// wired is set by Marshalled; readers see it through the queue or the
+	// stream lock that handed them the packet.
+	wired bool
 }
 
 var packetPool = sync.Pool{New: func() any {
@@ -69,6 +73,26 @@ func newPacket(src *rtp.Packet) *Packet {
 // Size is the packet's size on the wire without transport framing.
 func (p *Packet) Size() int { return p.rtp.MarshalSize() }
 
+// Marshalled is the packet as it goes on the wire (RTP header and payload).
+// It is computed on first use into the packet's own buffer; the first call
+// is made on the stream's writer goroutine (under the stream lock), so that
+// readers on other goroutines only read it. The bytes must not be modified.
+func (p *Packet) Marshalled() []byte {
+	if !p.wired {
+		n := p.rtp.MarshalSize()
+		if cap(p.wire) < n {
+			p.wire = make([]byte, n, max(n, 1500))
+		}
+		n, err := p.rtp.MarshalTo(p.wire[:n])
+		if err != nil {
+			n = 0
+		}
+		p.wire = p.wire[:n]
+		p.wired = true
+	}
+	return p.wire
+}
+
 // Retain adds a reference.
 func (p *Packet) Retain() { p.refs.Add(1) }
 
@@ -78,6 +102,7 @@ func (p *Packet) Release() {
 	case n == 0:
 		p.Media, p.Format, p.Key, p.Keyed = nil, nil, false, false
 		p.rtp.Extensions, p.rtp.CSRC = nil, nil
+		p.wire, p.wired = p.wire[:0], false
 		packetPool.Put(p)
 	case n < 0:
 		panic("streaming: Packet released more often than retained")

@@ -65,6 +65,48 @@ func (q *Queue) Push(p *Packet) bool {
 	return true
 }
 
+// PushAll enqueues ps in order like Push, waking the reader once, and
+// returns how many were dropped.
+func (q *Queue) PushAll(ps []*Packet) (dropped int) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.dropped.Add(uint64(len(ps)))
+		return len(ps)
+	}
+	for _, p := range ps {
+		video := p.Keyed
+		if q.skipKey && video {
+			if !p.Key {
+				dropped++
+				continue
+			}
+			q.skipKey = false
+		}
+		if q.n == len(q.buf) {
+			if video {
+				q.skipKey = true
+			}
+			dropped++
+			continue
+		}
+		p.Retain()
+		q.buf[(q.head+q.n)%len(q.buf)] = p
+		q.n++
+	}
+	q.mu.Unlock()
+	if dropped > 0 {
+		q.dropped.Add(uint64(dropped))
+	}
+	if dropped < len(ps) {
+		select {
+		case q.signal <- struct{}{}:
+		default:
+		}
+	}
+	return dropped
+}
+
 // Pop moves up to len(dst) queued packets into dst, waiting until at least
 // one is there, the queue is closed (0, ErrStreamClosed) or ctx ends.
 // The caller owns one reference to each returned packet.

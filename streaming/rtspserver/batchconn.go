@@ -5,6 +5,9 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
 )
 
 // Reader connections gather a video access unit's interleaved RTP frames
@@ -55,6 +58,16 @@ type batchConn struct {
 	timer    *time.Timer
 	armed    bool
 	err      error // a failed flush of held frames, returned by the next Write
+	// afterWrite runs once after the next write of anything but held
+	// frames (the response being sent), under mu.
+	afterWrite func()
+
+	// The request being answered on this connection, for OnResponse.
+	reqMu      sync.Mutex
+	reqMethod  base.Method
+	reqSession *session
+	reqSS      *gortsplib.ServerSession
+	reqMedias  int // media set up in reqSession before this SETUP
 }
 
 func newBatchConn(c net.Conn) *batchConn {
@@ -102,13 +115,60 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		if err := b.applyDeadline(); err != nil {
 			return 0, err
 		}
-		return b.Conn.Write(p)
+		n, err := b.Conn.Write(p)
+		if err == nil {
+			b.wrote()
+		}
+		return n, err
 	}
 	*b.held = append(*b.held, p...)
 	if err := b.flush(); err != nil {
 		return 0, err
 	}
+	b.wrote()
 	return len(p), nil
+}
+
+// wrote runs afterWrite; b.mu is held.
+func (b *batchConn) wrote() {
+	if f := b.afterWrite; f != nil {
+		b.afterWrite = nil
+		f()
+	}
+}
+
+// onNextWrite makes f run after the next write that is not held.
+func (b *batchConn) onNextWrite(f func()) {
+	b.mu.Lock()
+	b.afterWrite = f
+	b.mu.Unlock()
+}
+
+// writeBatch writes p, whole interleaved frames, at once after anything
+// held, with a write deadline of timeout from now.
+func (b *batchConn) writeBatch(p []byte, timeout time.Duration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	if b.held != nil {
+		if err := b.flush(); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	// The next gortsplib write sets its own deadline again.
+	b.applied = time.Now().Add(timeout)
+	if err := b.Conn.SetWriteDeadline(b.applied); err != nil {
+		b.err = err
+		return err
+	}
+	if _, err := b.Conn.Write(p); err != nil {
+		b.err = err
+		return err
+	}
+	return nil
 }
 
 // flush writes what is held; b.mu is held.

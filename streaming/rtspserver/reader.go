@@ -32,6 +32,7 @@ type reader struct {
 	held    []*streaming.Packet // retained, one video access unit at most
 	skipKey bool                // lost a video packet: wait for the next keyframe
 	dropped uint64
+	out     *tcpOut // TCP readers written by a goroutine of their own; nil: through the session
 
 	// A reader whose queue stays full for stallAfter is gone (frozen
 	// player, dead network path): it is disconnected instead of holding a
@@ -71,6 +72,9 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		// fragments, which carry no Key mark) must pass too.
 		r.skipKey = false
 	}
+	if r.out != nil {
+		return r.queue(p, video)
+	}
 	if video && !p.RTP.Marker {
 		if n := len(r.held); n == maxHeld || (n > 0 && (r.held[0].MediaIndex != p.MediaIndex || r.held[0].RTP.Timestamp != p.RTP.Timestamp)) {
 			r.flush()
@@ -81,6 +85,54 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 	}
 	r.flush()
 	return r.send(p)
+}
+
+// queue hands p to the reader's own writer: an access unit's video packets
+// together, so that the writer wakes once for them.
+func (r *reader) queue(p *streaming.Packet, video bool) bool {
+	p.Marshalled()
+	if video && !p.RTP.Marker {
+		if n := len(r.held); n == maxHeld || (n > 0 && (r.held[0].MediaIndex != p.MediaIndex || r.held[0].RTP.Timestamp != p.RTP.Timestamp)) {
+			r.push()
+		}
+		p.Retain()
+		r.held = append(r.held, p)
+		return true
+	}
+	if len(r.held) == 0 {
+		if !r.out.q.Push(p) {
+			r.dropped++
+			r.checkStall()
+			return false
+		}
+		r.failingSince = time.Time{}
+		return true
+	}
+	p.Retain()
+	r.held = append(r.held, p)
+	r.push()
+	return true
+}
+
+// push queues the held packets. Those dropped now were accepted earlier,
+// so they are counted on the stream here.
+func (r *reader) push() {
+	if len(r.held) == 0 {
+		return
+	}
+	lost := r.out.q.PushAll(r.held)
+	for i, p := range r.held {
+		p.Release()
+		r.held[i] = nil
+	}
+	r.held = r.held[:0]
+	if lost > 0 {
+		r.dropped += uint64(lost)
+		r.st.CountDropped(uint64(lost))
+		r.checkStall()
+	} else {
+		r.failingSince = time.Time{}
+	}
 }
 
 // flush writes the held packets. Those lost now were accepted earlier, so
@@ -150,6 +202,9 @@ func (r *reader) release() {
 		r.held[i] = nil
 	}
 	r.held = r.held[:0]
+	if r.out != nil {
+		r.out.stop()
+	}
 }
 
 // Close implements streaming.Reader.

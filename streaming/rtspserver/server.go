@@ -83,6 +83,7 @@ type Server struct {
 	closed  bool
 
 	mem *memReturner
+	wg  sync.WaitGroup // TCP readers' writers
 }
 
 // New prepares a server; Run listens.
@@ -199,6 +200,7 @@ func (s *Server) Close() {
 	for _, st := range streams {
 		st.Close()
 	}
+	s.wg.Wait()
 }
 
 // serverStream returns the gortsplib stream describing st to clients. It
@@ -243,6 +245,11 @@ type session struct {
 	lease  *streaming.Lease
 	reader *reader
 	pub    *streaming.Publication
+	// What the SETUP responses told a TCP client; wireOK false: some
+	// media's channel or SSRC is unknown, the reader goes through the
+	// session.
+	wire   tcpWire
+	wireOK bool
 }
 
 func sessionOf(ss *gortsplib.ServerSession) *session {
@@ -385,7 +392,106 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if err != nil {
 		return status(base.StatusServiceUnavailable), nil, err
 	}
+	if bc, ok := ctx.Conn.NetConn().(*batchConn); ok {
+		// OnResponse learns the channel and SSRC of this media.
+		bc.reqMu.Lock()
+		bc.reqSession, bc.reqSS, bc.reqMedias = sd, ctx.Session, len(ctx.Session.SetuppedMedias())
+		bc.reqMu.Unlock()
+	}
 	return status(base.StatusOK), gs, nil
+}
+
+// OnRequest implements gortsplib.ServerHandlerOnRequest.
+func (s *Server) OnRequest(c *gortsplib.ServerConn, req *base.Request) {
+	if bc, ok := c.NetConn().(*batchConn); ok {
+		bc.reqMu.Lock()
+		bc.reqMethod, bc.reqSession, bc.reqSS = req.Method, nil, nil
+		bc.reqMu.Unlock()
+	}
+}
+
+// OnResponse implements gortsplib.ServerHandlerOnResponse. It is called
+// before the response is written.
+func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
+	bc, ok := c.NetConn().(*batchConn)
+	if !ok {
+		return
+	}
+	bc.reqMu.Lock()
+	method, sd, ss, before := bc.reqMethod, bc.reqSession, bc.reqSS, bc.reqMedias
+	bc.reqSession, bc.reqSS = nil, nil
+	bc.reqMu.Unlock()
+	if sd == nil {
+		return
+	}
+	switch method {
+	case base.Setup:
+		sd.mu.Lock()
+		defer sd.mu.Unlock()
+		if sd.lease == nil {
+			return
+		}
+		if res.StatusCode != base.StatusOK {
+			return
+		}
+		medias := sd.lease.Stream().Desc().Medias
+		if sd.wire.channel == nil {
+			sd.wire = tcpWire{channel: make([]int, len(medias)), ssrc: make([]uint32, len(medias))}
+			for i := range sd.wire.channel {
+				sd.wire.channel[i] = -1
+			}
+			sd.wireOK = true
+		}
+		set := ss.SetuppedMedias()
+		var th headers.Transport
+		if len(set) != before+1 || th.Unmarshal(res.Header["Transport"]) != nil ||
+			th.Protocol != headers.TransportProtocolTCP || th.Secure ||
+			th.InterleavedIDs == nil || th.SSRC == nil || th.InterleavedIDs[0] < 0 || th.InterleavedIDs[0] > 255 {
+			sd.wireOK = false
+			return
+		}
+		for i, m := range medias {
+			if m == set[before] {
+				sd.wire.channel[i], sd.wire.ssrc[i] = th.InterleavedIDs[0], *th.SSRC
+				return
+			}
+		}
+		sd.wireOK = false
+	case base.Play:
+		sd.mu.Lock()
+		r := sd.reader
+		sd.mu.Unlock()
+		if res.StatusCode == base.StatusOK && r != nil && r.out != nil {
+			// RTP goes out only after the PLAY response.
+			bc.onNextWrite(r.out.begin)
+		}
+	}
+}
+
+// tcpOutFor returns a writer of its own for a TCP reader whose channels
+// and SSRCs are known, or nil; sd.mu is held.
+func (s *Server) tcpOutFor(ctx *gortsplib.ServerHandlerOnPlayCtx, sd *session, st *streaming.Stream) *tcpOut {
+	bc, ok := ctx.Conn.NetConn().(*batchConn)
+	if !ok || !sd.wireOK {
+		return nil
+	}
+	if tr := ctx.Session.SetuppedTransport(); tr == nil || *tr != gortsplib.TransportTCP {
+		return nil
+	}
+	medias := st.Desc().Medias
+	for _, sm := range ctx.Session.SetuppedMedias() {
+		found := false
+		for i, m := range medias {
+			if m == sm && sd.wire.channel[i] >= 0 {
+				found = true
+			}
+		}
+		if !found {
+			return nil
+		}
+	}
+	wire := tcpWire{channel: append([]int(nil), sd.wire.channel...), ssrc: append([]uint32(nil), sd.wire.ssrc...)}
+	return newTCPOut(streaming.NewQueue(s.opts.WriteQueueSize), wire, bc, ctx.Session, ctx.Conn, st, s.opts.WriteTimeout)
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
@@ -402,12 +508,25 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 	}
 	st := sd.lease.Stream()
 	r := newReader(ctx.Session, ctx.Conn, st, ctx.Session.SetuppedMedias(), s.opts.WriteTimeout)
+	if out := s.tcpOutFor(ctx, sd, st); out != nil {
+		r.out = out
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			out.run()
+		}()
+		if bc, ok := ctx.Conn.NetConn().(*batchConn); ok {
+			bc.reqMu.Lock()
+			bc.reqSession = sd
+			bc.reqMu.Unlock()
+		}
+	}
 	sd.reader = r
 	// The session's write queue exists during OnPlay; packets written now
 	// (the cached keyframe group) go out right after the PLAY response.
 	st.AddReader(r)
 	s.log.Debug().Str("path", sd.path).Str("remote", ctx.Conn.NetConn().RemoteAddr().String()).
-		Str("transport", fmt.Sprint(ctx.Session.SetuppedTransport())).Msg("reader started")
+		Str("transport", fmt.Sprint(ctx.Session.SetuppedTransport())).Bool("direct", r.out != nil).Msg("reader started")
 	return status(base.StatusOK), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -601,6 +602,85 @@ func TestDemoOverUDPAndTCP(t *testing.T) {
 		rd.WaitPackets(t, 30, 5*time.Second)
 		if nt := rd.NALTypes(); nt[0] != 7 {
 			t.Fatalf("udp=%v: demo starts with NAL %d, want SPS", udp, nt[0])
+		}
+	}
+}
+
+// A TCP reader gets interleaved RTP on the channel and with the SSRC its
+// SETUP response announced, right after the PLAY response.
+func TestTCPReaderChannelAndSSRC(t *testing.T) {
+	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, nil, nil)
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	url := r.url("demo")
+	cseq := 0
+	do := func(method, u string, hdr ...string) map[string]string {
+		cseq++
+		req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\n%s\r\n", method, u, cseq, strings.Join(hdr, ""))
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		status, err := br.ReadString('\n')
+		if err != nil || !strings.Contains(status, "200") {
+			t.Fatalf("%s: %q %v", method, status, err)
+		}
+		h := map[string]string{}
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = strings.TrimSpace(line)
+			if line == "" {
+				break
+			}
+			k, v, _ := strings.Cut(line, ":")
+			h[strings.ToLower(k)] = strings.TrimSpace(v)
+		}
+		n, _ := strconv.Atoi(h["content-length"])
+		if _, err := io.ReadFull(br, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	h := do("SETUP", url+"/trackID=0", "Transport: RTP/AVP/TCP;unicast;interleaved=6-7\r\n")
+	var ssrc string
+	for _, f := range strings.Split(h["transport"], ";") {
+		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
+			ssrc = strings.ToLower(v)
+		}
+	}
+	if ssrc == "" {
+		t.Fatalf("no ssrc in %q", h["transport"])
+	}
+	sess, _, _ := strings.Cut(h["session"], ";")
+	do("PLAY", url, "Session: "+sess+"\r\n")
+	for i := 0; i < 50; i++ {
+		var hdr [4]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		if hdr[0] != '$' {
+			t.Fatalf("frame %d: %q, want an interleaved frame", i, hdr[:])
+		}
+		body := make([]byte, int(hdr[2])<<8|int(hdr[3]))
+		if _, err := io.ReadFull(br, body); err != nil {
+			t.Fatal(err)
+		}
+		if hdr[1] == 7 {
+			continue // RTCP
+		}
+		if hdr[1] != 6 || len(body) < 12 {
+			t.Fatalf("frame %d on channel %d, %d bytes", i, hdr[1], len(body))
+		}
+		if got := fmt.Sprintf("%x", binary.BigEndian.Uint32(body[8:12])); got != strings.TrimLeft(ssrc, "0") {
+			t.Fatalf("frame %d: ssrc %s, announced %s", i, got, ssrc)
 		}
 	}
 }
