@@ -503,7 +503,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 		return status(base.StatusBadRequest), errors.New("play without setup")
 	}
 	if sd.reader != nil {
-		// PLAY after PAUSE: still attached.
+		// A repeated PLAY: still attached.
 		return status(base.StatusOK), nil
 	}
 	st := sd.lease.Stream()
@@ -546,7 +546,21 @@ func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respon
 }
 
 // OnPause implements gortsplib.ServerHandlerOnPause.
-func (s *Server) OnPause(*gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+// A paused reader is detached from its stream; PLAY attaches a new one,
+// which starts again at a keyframe.
+func (s *Server) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	sd, ok := ctx.Session.UserData().(*session)
+	if !ok {
+		return status(base.StatusOK), nil
+	}
+	sd.mu.Lock()
+	lease, r := sd.lease, sd.reader
+	sd.reader = nil
+	sd.mu.Unlock()
+	if r != nil && lease != nil {
+		lease.Stream().RemoveReader(r)
+		r.release()
+	}
 	return status(base.StatusOK), nil
 }
 

@@ -566,6 +566,38 @@ func TestHashedPasswordReaderGetsBasicChallenge(t *testing.T) {
 	}
 }
 
+func TestPauseStopsAndPlayResumesAtKeyframe(t *testing.T) {
+	cam := testcam.New(t)
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, nil)
+	for _, udp := range []bool{false, true} {
+		rd, err := testcam.Read(t, r.url("cam"), udp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd.WaitPackets(t, 30, 5*time.Second)
+		if _, err := rd.Client.Pause(); err != nil {
+			t.Fatalf("udp=%v: pause: %v", udp, err)
+		}
+		// The camera sends 50 frames/s: a paused reader that still got
+		// packets would show it within this window.
+		paused := rd.Packets()
+		time.Sleep(300 * time.Millisecond)
+		if got := rd.Packets(); got > paused+2 {
+			t.Fatalf("udp=%v: %d packets arrived while paused", udp, got-paused)
+		}
+		before := len(rd.NALTypes())
+		if _, err := rd.Client.Play(nil); err != nil {
+			t.Fatalf("udp=%v: play after pause: %v", udp, err)
+		}
+		rd.WaitPackets(t, rd.Packets()+20, 5*time.Second)
+		nt := rd.NALTypes()
+		if k := nt[before]; k != 7 && k != 5 {
+			t.Fatalf("udp=%v: resumed with NAL %d, want a keyframe: %v", udp, k, nt[before:before+3])
+		}
+		rd.Close()
+	}
+}
+
 func TestInstantStart(t *testing.T) {
 	cam := testcam.New(t, func(c *testcam.Camera) { c.GOP = 100 }) // a keyframe every 2 s
 	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, nil)
