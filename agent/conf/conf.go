@@ -16,7 +16,6 @@ type Config struct {
 	Auth         Auth                `yaml:"auth" json:"auth"`
 	PathDefaults PathDefaults        `yaml:"pathDefaults" json:"pathDefaults"`
 	Paths        map[string]PathConf `yaml:"paths" json:"paths"`
-	Update       Update              `yaml:"update" json:"update"`
 }
 
 // Agent is the agent section.
@@ -129,12 +128,4 @@ type PathConf struct {
 	RTSPTransport              *string   `yaml:"rtspTransport,omitempty" json:"rtspTransport,omitempty"`
 	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
 	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
-}
-
-// Update configures agent.update.
-type Update struct {
-	// PublicKey is the base64 ed25519 key update signatures are checked against.
-	PublicKey string `yaml:"publicKey" json:"publicKey"`
-	// HealthyWithin is how long a new binary has to come up before rollback.
-	HealthyWithin Duration `yaml:"healthyWithin" json:"healthyWithin"`
 }
