@@ -35,10 +35,7 @@ type Packet struct {
 	rtp  rtp.Packet
 	buf  []byte
 	csrc []uint32
-	wire []byte // marshalled form, valid while wired
-	// wired is set by Marshalled; readers see it through the queue or the
-	// stream lock that handed them the packet.
-	wired bool
+	wire []byte // the wire form: buf, or nil when the header cannot be marshalled
 }
 
 var packetPool = sync.Pool{New: func() any {
@@ -64,34 +61,34 @@ func newPacket(src *rtp.Packet) *Packet {
 		// fields, so this one case copies with an allocation.
 		p.rtp.Extensions = src.Header.Clone().Extensions
 	}
-	start := len(p.buf)
-	p.buf = append(p.buf, src.Payload...)
-	p.rtp.Payload = p.buf[start:len(p.buf):len(p.buf)]
+	// The wire form is written once here, into the packet's one buffer;
+	// the payload readers see is a window of it, so a packet costs a
+	// single copy and Marshalled is free.
+	n := src.MarshalSize()
+	if cap(p.buf) < n {
+		p.buf = make([]byte, n, max(n, 1500))
+	}
+	n, err := src.MarshalTo(p.buf[:n])
+	if err != nil {
+		// Not representable on the wire: keep the payload, no wire form.
+		p.buf = append(p.buf[:0], src.Payload...)
+		p.rtp.Payload = p.buf[:len(p.buf):len(p.buf)]
+		p.wire = nil
+		return p
+	}
+	p.buf = p.buf[:n]
+	h := src.Header.MarshalSize()
+	p.rtp.Payload = p.buf[h : h+len(src.Payload) : h+len(src.Payload)]
+	p.wire = p.buf
 	return p
 }
 
 // Size is the packet's size on the wire without transport framing.
 func (p *Packet) Size() int { return p.rtp.MarshalSize() }
 
-// Marshalled is the packet as it goes on the wire (RTP header and payload).
-// It is computed on first use into the packet's own buffer; the first call
-// is made on the stream's writer goroutine (under the stream lock), so that
-// readers on other goroutines only read it. The bytes must not be modified.
-func (p *Packet) Marshalled() []byte {
-	if !p.wired {
-		n := p.rtp.MarshalSize()
-		if cap(p.wire) < n {
-			p.wire = make([]byte, n, max(n, 1500))
-		}
-		n, err := p.rtp.MarshalTo(p.wire[:n])
-		if err != nil {
-			n = 0
-		}
-		p.wire = p.wire[:n]
-		p.wired = true
-	}
-	return p.wire
-}
+// Marshalled is the packet as it goes on the wire (RTP header with the
+// source's SSRC, and payload). The bytes must not be modified.
+func (p *Packet) Marshalled() []byte { return p.wire }
 
 // Retain adds a reference.
 func (p *Packet) Retain() { p.refs.Add(1) }
@@ -102,7 +99,7 @@ func (p *Packet) Release() {
 	case n == 0:
 		p.Media, p.Format, p.Key, p.Keyed = nil, nil, false, false
 		p.rtp.Extensions, p.rtp.CSRC = nil, nil
-		p.wire, p.wired = p.wire[:0], false
+		p.wire = nil
 		packetPool.Put(p)
 	case n < 0:
 		panic("streaming: Packet released more often than retained")

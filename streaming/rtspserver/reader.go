@@ -31,6 +31,7 @@ type reader struct {
 	scratch rtp.Packet
 	held    []*streaming.Packet // retained, one video access unit at most
 	skipKey bool                // lost a video packet: wait for the next keyframe
+	started bool                // a keyframe has been accepted
 	dropped uint64
 	out     *tcpOut // TCP readers written by a goroutine of their own; nil: through the session
 
@@ -65,12 +66,19 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 	video := p.Media.Type == description.MediaTypeVideo
 	if r.skipKey && p.Keyed {
 		if !p.Key {
+			if !r.started {
+				// Before the reader's first keyframe nothing is lost:
+				// it joins at the next one (or an AUD/SEI ahead of the
+				// cached group's SPS is left out).
+				return true
+			}
 			r.dropped++
 			return false
 		}
 		// A keyframe starts here: the rest of its access unit (FU-A
 		// fragments, which carry no Key mark) must pass too.
 		r.skipKey = false
+		r.started = true
 	}
 	if r.out != nil {
 		return r.queue(p, video)
