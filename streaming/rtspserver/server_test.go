@@ -328,6 +328,50 @@ func TestTwentyReaders(t *testing.T) {
 	}
 }
 
+// rawRTSP speaks RTSP by hand over one connection, for clients that must
+// misbehave (stall) or inspect the wire.
+type rawRTSP struct {
+	t    *testing.T
+	c    net.Conn
+	br   *bufio.Reader
+	cseq int
+}
+
+// do sends a request and reads a 200 response's headers (lower-case) and body.
+func (r *rawRTSP) do(method, u string, hdr ...string) (map[string]string, string) {
+	r.t.Helper()
+	r.cseq++
+	req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\n%s\r\n", method, u, r.cseq, strings.Join(hdr, ""))
+	if _, err := io.WriteString(r.c, req); err != nil {
+		r.t.Fatal(err)
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = r.c.SetReadDeadline(time.Time{}) }()
+	status, err := r.br.ReadString('\n')
+	if err != nil || !strings.Contains(status, "200") {
+		r.t.Fatalf("%s: %q %v", method, status, err)
+	}
+	h := map[string]string{}
+	for {
+		line, err := r.br.ReadString('\n')
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			break
+		}
+		k, v, _ := strings.Cut(line, ":")
+		h[strings.ToLower(k)] = strings.TrimSpace(v)
+	}
+	n, _ := strconv.Atoi(h["content-length"])
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.br, body); err != nil {
+		r.t.Fatal(err)
+	}
+	return h, string(body)
+}
+
 // stalledReader plays a path over TCP and then never reads its socket.
 func stalledReader(t *testing.T, addr, path string) net.Conn {
 	t.Helper()
@@ -339,49 +383,18 @@ func stalledReader(t *testing.T, addr, path string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	br := bufio.NewReader(c)
+	rc := &rawRTSP{t: t, c: c, br: bufio.NewReader(c)}
 	url := "rtsp://" + addr + "/" + path
-	cseq := 0
-	do := func(method, u string, hdr ...string) (map[string]string, string) {
-		cseq++
-		req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\n%s\r\n", method, u, cseq, strings.Join(hdr, ""))
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		status, err := br.ReadString('\n')
-		if err != nil || !strings.Contains(status, "200") {
-			t.Fatalf("%s: %q %v", method, status, err)
-		}
-		h := map[string]string{}
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			line = strings.TrimSpace(line)
-			if line == "" {
-				break
-			}
-			k, v, _ := strings.Cut(line, ":")
-			h[strings.ToLower(k)] = strings.TrimSpace(v)
-		}
-		n, _ := strconv.Atoi(h["content-length"])
-		body := make([]byte, n)
-		if _, err := io.ReadFull(br, body); err != nil {
-			t.Fatal(err)
-		}
-		return h, string(body)
-	}
-	_, sdp := do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	_, sdp := rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
 	control := "trackID=0"
 	for _, l := range strings.Split(sdp, "\n") {
 		if strings.HasPrefix(l, "a=control:") && !strings.Contains(l, "*") {
 			control = strings.TrimSpace(strings.TrimPrefix(l, "a=control:"))
 		}
 	}
-	h, _ := do("SETUP", url+"/"+control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+	h, _ := rc.do("SETUP", url+"/"+control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
 	sess, _, _ := strings.Cut(h["session"], ";")
-	do("PLAY", url, "Session: "+sess+"\r\n")
+	rc.do("PLAY", url, "Session: "+sess+"\r\n")
 	return c
 }
 
@@ -648,40 +661,10 @@ func TestTCPReaderChannelAndSSRC(t *testing.T) {
 	}
 	defer c.Close()
 	br := bufio.NewReader(c)
+	rc := &rawRTSP{t: t, c: c, br: br}
 	url := r.url("demo")
-	cseq := 0
-	do := func(method, u string, hdr ...string) map[string]string {
-		cseq++
-		req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\n%s\r\n", method, u, cseq, strings.Join(hdr, ""))
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		status, err := br.ReadString('\n')
-		if err != nil || !strings.Contains(status, "200") {
-			t.Fatalf("%s: %q %v", method, status, err)
-		}
-		h := map[string]string{}
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			line = strings.TrimSpace(line)
-			if line == "" {
-				break
-			}
-			k, v, _ := strings.Cut(line, ":")
-			h[strings.ToLower(k)] = strings.TrimSpace(v)
-		}
-		n, _ := strconv.Atoi(h["content-length"])
-		if _, err := io.ReadFull(br, make([]byte, n)); err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	do("DESCRIBE", url, "Accept: application/sdp\r\n")
-	h := do("SETUP", url+"/trackID=0", "Transport: RTP/AVP/TCP;unicast;interleaved=6-7\r\n")
+	rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	h, _ := rc.do("SETUP", url+"/trackID=0", "Transport: RTP/AVP/TCP;unicast;interleaved=6-7\r\n")
 	var ssrc string
 	for _, f := range strings.Split(h["transport"], ";") {
 		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
@@ -692,7 +675,8 @@ func TestTCPReaderChannelAndSSRC(t *testing.T) {
 		t.Fatalf("no ssrc in %q", h["transport"])
 	}
 	sess, _, _ := strings.Cut(h["session"], ";")
-	do("PLAY", url, "Session: "+sess+"\r\n")
+	rc.do("PLAY", url, "Session: "+sess+"\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for i := 0; i < 50; i++ {
 		var hdr [4]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
