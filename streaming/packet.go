@@ -84,7 +84,12 @@ func newPacket(src *rtp.Packet) *Packet {
 }
 
 // Size is the packet's size on the wire without transport framing.
-func (p *Packet) Size() int { return p.rtp.MarshalSize() }
+func (p *Packet) Size() int {
+	if p.wire != nil {
+		return len(p.wire)
+	}
+	return p.rtp.MarshalSize()
+}
 
 // Marshalled is the packet as it goes on the wire (RTP header with the
 // source's SSRC, and payload). The bytes must not be modified.

@@ -24,13 +24,11 @@ type Reader interface {
 // Counters are a path's traffic figures, shared by the streams it has had.
 // 64-bit atomics: safe on 32-bit ARM as struct fields of atomic types.
 type Counters struct {
-	BytesIn     atomic.Uint64
-	PacketsIn   atomic.Uint64
-	BytesOut    atomic.Uint64
-	PacketsOut  atomic.Uint64
-	Dropped     atomic.Uint64 // packets not delivered to slow readers
-	Reconnects  atomic.Uint64
-	ReadersEver atomic.Uint64
+	BytesIn    atomic.Uint64
+	PacketsIn  atomic.Uint64
+	BytesOut   atomic.Uint64
+	Dropped    atomic.Uint64 // packets not delivered to slow readers
+	Reconnects atomic.Uint64
 }
 
 // Stream fans the packets of one source out to its readers.
@@ -44,8 +42,6 @@ type Stream struct {
 	closed  bool
 	onClose []func()
 	codecs  []videoCodec
-	// lastPacket is when the last packet was written, for idle detection.
-	lastPacket atomic.Int64
 }
 
 // gopLimits bound the keyframe-group cache: a camera with a very long GOP
@@ -104,7 +100,6 @@ func (s *Stream) AddReader(r Reader) {
 	}
 	s.readers = append(s.readers, r)
 	s.mu.Unlock()
-	s.counters.ReadersEver.Add(1)
 }
 
 // RemoveReader detaches r; it is not closed.
@@ -144,7 +139,6 @@ func (s *Stream) WriteRTP(mi int, forma format.Format, pkt *rtp.Packet, ntp time
 	size := uint64(p.Size())
 	s.counters.BytesIn.Add(size)
 	s.counters.PacketsIn.Add(1)
-	s.lastPacket.Store(ntp.UnixNano())
 	if c := s.codecs[mi]; c != codecOther {
 		p.Keyed = true
 		p.Key = isKeyPayload(c, pkt.Payload)
@@ -167,7 +161,6 @@ func (s *Stream) WriteRTP(mi int, forma format.Format, pkt *rtp.Packet, ntp time
 	}
 	s.mu.Unlock()
 	if sent > 0 {
-		s.counters.PacketsOut.Add(sent)
 		s.counters.BytesOut.Add(sent * size)
 	}
 	if dropped > 0 {
