@@ -80,46 +80,43 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		r.skipKey = false
 		r.started = true
 	}
-	if r.out != nil {
-		return r.queue(p, video)
-	}
 	if video && !p.RTP.Marker {
 		if n := len(r.held); n == maxHeld || (n > 0 && (r.held[0].MediaIndex != p.MediaIndex || r.held[0].RTP.Timestamp != p.RTP.Timestamp)) {
-			r.flush()
+			r.releaseHeld()
 		}
 		p.Retain()
 		r.held = append(r.held, p)
 		return true
 	}
-	r.flush()
-	return r.send(p)
+	if r.out == nil {
+		r.flush()
+		return r.send(p)
+	}
+	// The reader's own writer wakes once per access unit: its last packet
+	// goes into the queue together with the held ones.
+	if len(r.held) > 0 {
+		p.Retain()
+		r.held = append(r.held, p)
+		r.push()
+		return true
+	}
+	if !r.out.q.Push(p) {
+		r.dropped++
+		r.checkStall()
+		return false
+	}
+	r.failingSince = time.Time{}
+	return true
 }
 
-// queue hands p to the reader's own writer: an access unit's video packets
-// together, so that the writer wakes once for them.
-func (r *reader) queue(p *streaming.Packet, video bool) bool {
-	p.Marshalled()
-	if video && !p.RTP.Marker {
-		if n := len(r.held); n == maxHeld || (n > 0 && (r.held[0].MediaIndex != p.MediaIndex || r.held[0].RTP.Timestamp != p.RTP.Timestamp)) {
-			r.push()
-		}
-		p.Retain()
-		r.held = append(r.held, p)
-		return true
+// releaseHeld hands on the held packets: to the reader's own writer, or
+// into the session.
+func (r *reader) releaseHeld() {
+	if r.out != nil {
+		r.push()
+	} else {
+		r.flush()
 	}
-	if len(r.held) == 0 {
-		if !r.out.q.Push(p) {
-			r.dropped++
-			r.checkStall()
-			return false
-		}
-		r.failingSince = time.Time{}
-		return true
-	}
-	p.Retain()
-	r.held = append(r.held, p)
-	r.push()
-	return true
 }
 
 // push queues the held packets. Those dropped now were accepted earlier,
