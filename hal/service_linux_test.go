@@ -272,3 +272,14 @@ func TestRunServiceReturnsRunError(t *testing.T) {
 		t.Fatalf("RunService = %v, want the run's ErrRestartRequested", err)
 	}
 }
+
+func TestUnitRefusesFieldsSpanningLines(t *testing.T) {
+	c, err := ServiceConfig{Executable: "/usr/bin/camgate", ConfigFile: "/etc/camgate/camgate.yml"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Description = "camgate\nExecStartPre=/bin/sh -c reboot"
+	if unit, err := renderUnit(c); err == nil || !strings.Contains(err.Error(), "description") {
+		t.Fatalf("renderUnit = %v\n%s", err, unit)
+	}
+}

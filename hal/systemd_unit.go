@@ -3,11 +3,9 @@
 package hal
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
-	"text/template"
 )
 
 // unitTemplate is the systemd unit, hardened: a dedicated user, a read-only
@@ -22,18 +20,18 @@ import (
 // CAP_NET_BIND_SERVICE lets an integrator move RTSP to port 554.
 const unitTemplate = `# camgate edge agent: installed by the camgate package or by
 # "camgate service install". Local changes belong in a drop-in
-# (systemctl edit {{.Name}}), which upgrades keep.
+# (systemctl edit @NAME@), which upgrades keep.
 [Unit]
-Description={{.Description}}
+Description=@DESCRIPTION@
 Wants=network-online.target
 After=network-online.target
 
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart={{.ExecStart}}
-User={{.User}}
-Group={{.User}}
+ExecStart=@EXECSTART@
+User=@USER@
+Group=@USER@
 StateDirectory=camgate
 StateDirectoryMode=0750
 WorkingDirectory=/var/lib/camgate
@@ -74,8 +72,6 @@ SystemCallErrorNumber=EPERM
 WantedBy=multi-user.target
 `
 
-var unitTmpl = template.Must(template.New("unit").Parse(unitTemplate))
-
 // renderUnit fills the unit template for c (after withDefaults).
 func renderUnit(c ServiceConfig) ([]byte, error) {
 	args := append([]string{c.Executable}, c.args()...)
@@ -83,14 +79,16 @@ func renderUnit(c ServiceConfig) ([]byte, error) {
 	for i, a := range args {
 		quoted[i] = quoteUnitArg(a)
 	}
-	var b bytes.Buffer
-	err := unitTmpl.Execute(&b, struct {
-		Name, Description, ExecStart, User string
-	}{c.Name, c.Description, strings.Join(quoted, " "), c.User})
-	if err != nil {
-		return nil, fmt.Errorf("render systemd unit: %w", err)
+	for _, v := range []struct{ key, val string }{{"name", c.Name}, {"description", c.Description}, {"user", c.User}} {
+		if strings.ContainsAny(v.val, "\n\r") {
+			return nil, fmt.Errorf("render systemd unit: %s %q spans lines", v.key, v.val)
+		}
 	}
-	return b.Bytes(), nil
+	// A plain replacement: text/template would cost the binary ~3 MB (see
+	// streaming/webrtc/page.go) for four fields.
+	r := strings.NewReplacer("@NAME@", c.Name, "@DESCRIPTION@", c.Description,
+		"@EXECSTART@", strings.Join(quoted, " "), "@USER@", c.User)
+	return []byte(r.Replace(unitTemplate)), nil
 }
 
 // quoteUnitArg escapes what systemd would expand in ExecStart ("%"

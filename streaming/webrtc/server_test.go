@@ -534,3 +534,29 @@ func onlyLoopback(t *testing.T) bool {
 	}
 	return true
 }
+
+func TestPagesEscapeWhatTheyShow(t *testing.T) {
+	page := renderIndex([]streaming.PathInfo{
+		{Name: "yard/gate 1", State: streaming.StateError, LastError: `dial: <script>alert("x")</script> & more`, Readers: 3, Tracks: "H264<1>"},
+	})
+	for _, want := range []string{
+		`href="/yard/gate%201"`,
+		`>yard/gate 1</a>`,
+		`class="error">error — dial: &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; more</td>`,
+		`<td>3</td><td>H264&lt;1&gt;</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, "{{") {
+		t.Errorf("index shows raw text or placeholders:\n%s", page)
+	}
+	if page := renderIndex(nil); !strings.Contains(page, "<p>No paths.</p>") || strings.Contains(page, "<table>") {
+		t.Errorf("empty index:\n%s", page)
+	}
+	player := renderPlayer(`a"b<c>`)
+	if strings.Contains(player, `a"b<c>`) || !strings.Contains(player, `data-path="a&#34;b&lt;c&gt;"`) || strings.Contains(player, "{{") {
+		t.Errorf("player page does not escape the name:\n%s", player)
+	}
+}

@@ -404,7 +404,7 @@ func (b *bench) oneCamera(ctx context.Context) error {
 		b.logf("1 camera -> %d readers: %s", n, s)
 
 		if b.o.pprof != "" && n == b.o.readers[len(b.o.readers)-1] {
-			b.profile(ctx, api, a.Opts.Bin, fmt.Sprintf("%dreaders", n))
+			b.profile(ctx, api, a.Opts.Bin, a.PID(), fmt.Sprintf("%dreaders", n))
 		}
 		if len(b.report.warmAgent) == 0 && b.o.joins > 0 {
 			if err := b.warmJoins(ctx, url, cam.URL); err != nil {
@@ -498,11 +498,20 @@ func (b *bench) manyCameras(ctx context.Context) error {
 
 // profile saves a CPU profile (over min(window, 15 s), taken after the
 // measured window so profiling does not count in it) and a heap profile, and
-// logs the top of each. A missing endpoint is logged, not fatal.
-func (b *bench) profile(ctx context.Context, api, bin, label string) {
+// logs the top of each. A missing endpoint is logged, not fatal. Where the
+// resident memory goes is saved beside them: the kernel's view
+// (smaps_rollup: anonymous against file-backed pages) and the Go runtime's
+// (MemStats: heap, stacks, runtime overhead).
+func (b *bench) profile(ctx context.Context, api, bin string, pid int, label string) {
 	if err := os.MkdirAll(b.o.pprof, 0o755); err != nil {
 		b.logf("pprof: %v", err)
 		return
+	}
+	if smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		_ = os.WriteFile(filepath.Join(b.o.pprof, "smaps-"+label+".txt"), smaps, 0o644)
+	}
+	if err := fetch(ctx, api+"/debug/pprof/heap?debug=1", filepath.Join(b.o.pprof, "memstats-"+label+".txt"), 10*time.Second); err != nil {
+		b.logf("pprof memstats: %v", err)
 	}
 	secs := int(min(b.o.window, 15*time.Second).Seconds())
 	for _, p := range []struct{ name, url string }{
