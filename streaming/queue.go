@@ -12,7 +12,8 @@ import (
 // decoder resumes on a clean picture. Drops are counted.
 type Queue struct {
 	mu      sync.Mutex
-	buf     []*Packet
+	buf     []*Packet // ring, grown on demand up to max
+	max     int
 	head    int
 	n       int
 	closed  bool
@@ -22,12 +23,35 @@ type Queue struct {
 	dropped atomic.Uint64
 }
 
+// queueInitial is a new queue's ring size. A reader that keeps up never
+// holds more than an access unit or two; the ring grows (doubling) only
+// for bursts such as the keyframe group a new reader starts with, so 50
+// readers do not each keep the full bound allocated.
+const queueInitial = 64
+
 // NewQueue returns a queue holding at most size packets (default 512).
 func NewQueue(size int) *Queue {
 	if size <= 0 {
 		size = 512
 	}
-	return &Queue{buf: make([]*Packet, size), signal: make(chan struct{}, 1)}
+	return &Queue{buf: make([]*Packet, min(size, queueInitial)), max: size, signal: make(chan struct{}, 1)}
+}
+
+// room makes space for one more packet, growing the ring up to max; it
+// reports false when the queue is full. q.mu is held.
+func (q *Queue) room() bool {
+	if q.n < len(q.buf) {
+		return true
+	}
+	if len(q.buf) >= q.max {
+		return false
+	}
+	nb := make([]*Packet, min(2*len(q.buf), q.max))
+	for i := 0; i < q.n; i++ {
+		nb[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = nb, 0
+	return true
 }
 
 // Push enqueues p (retaining it). It returns false when p was dropped.
@@ -46,7 +70,7 @@ func (q *Queue) Push(p *Packet) bool {
 		}
 		q.skipKey = false
 	}
-	if q.n == len(q.buf) {
+	if !q.room() {
 		if video {
 			q.skipKey = true
 		}
@@ -83,7 +107,7 @@ func (q *Queue) PushAll(ps []*Packet) (dropped int) {
 			}
 			q.skipKey = false
 		}
-		if q.n == len(q.buf) {
+		if !q.room() {
 			if video {
 				q.skipKey = true
 			}

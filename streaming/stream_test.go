@@ -209,6 +209,70 @@ func TestQueueDropsUntilKeyframe(t *testing.T) {
 	}
 }
 
+// TestQueueGrowsToItsBoundInOrder fills a queue whose ring wrapped past its
+// initial size: the bound is exact and the order survives every growth.
+func TestQueueGrowsToItsBoundInOrder(t *testing.T) {
+	const size = 300 // not a power of two, above queueInitial
+	q := NewQueue(size)
+	var seq uint16
+	mk := func() *Packet {
+		p := newPacket(nal(1, 0, 0))
+		p.RTP.SequenceNumber = seq
+		seq++
+		return p
+	}
+	// Wrap the initial ring first: push 40, pop 30, then fill.
+	var pushed []*Packet
+	push := func(n int) {
+		for range n {
+			p := mk()
+			pushed = append(pushed, p)
+			if !q.Push(p) {
+				t.Fatalf("packet %d refused with %d queued", p.RTP.SequenceNumber, q.Len())
+			}
+		}
+	}
+	push(40)
+	dst := make([]*Packet, 30)
+	var next uint16
+	pop := func() int {
+		n, err := q.Pop(context.Background(), dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range dst[:n] {
+			if p.RTP.SequenceNumber != next {
+				t.Fatalf("popped seq %d, want %d", p.RTP.SequenceNumber, next)
+			}
+			next++
+			p.Release()
+		}
+		return n
+	}
+	pop()
+	push(size - 10)
+	if q.Len() != size {
+		t.Fatalf("len = %d, want %d", q.Len(), size)
+	}
+	extra := mk()
+	if q.Push(extra) {
+		t.Fatal("a full queue accepted a packet")
+	}
+	extra.Release()
+	for q.Len() > 0 {
+		pop()
+	}
+	if int(next) != len(pushed) {
+		t.Fatalf("popped %d of %d", next, len(pushed))
+	}
+	for _, p := range pushed {
+		if p.refs.Load() != 1 {
+			t.Fatalf("refs = %d after pop, want 1 (ours)", p.refs.Load())
+		}
+		p.Release()
+	}
+}
+
 func TestQueuePopWaitsAndHonoursContext(t *testing.T) {
 	q := NewQueue(4)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -145,7 +145,7 @@ func (b *batchConn) onNextWrite(f func()) {
 }
 
 // writeBatch writes p, whole interleaved frames, at once after anything
-// held, with a write deadline of timeout from now.
+// held, with a write deadline at least timeout from now.
 func (b *batchConn) writeBatch(p []byte, timeout time.Duration) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -158,11 +158,17 @@ func (b *batchConn) writeBatch(p []byte, timeout time.Duration) error {
 			return err
 		}
 	}
-	// The next gortsplib write sets its own deadline again.
-	b.applied = time.Now().Add(timeout)
-	if err := b.Conn.SetWriteDeadline(b.applied); err != nil {
-		b.err = err
-		return err
+	// Setting a deadline moves a runtime timer, and a reader gets a
+	// batch 25 or more times a second: the deadline is set to 1.5 ×
+	// timeout and renewed once less than timeout is left, so every write
+	// has between timeout and 1.5 × timeout. The next gortsplib write
+	// sets its own deadline again.
+	if now := time.Now(); b.applied.Before(now.Add(timeout)) || b.applied.After(now.Add(timeout*3/2)) {
+		b.applied = now.Add(timeout * 3 / 2)
+		if err := b.Conn.SetWriteDeadline(b.applied); err != nil {
+			b.err = err
+			return err
+		}
 	}
 	if _, err := b.Conn.Write(p); err != nil {
 		b.err = err
