@@ -33,7 +33,7 @@ type reader struct {
 	skipKey bool                // lost a video packet: wait for the next keyframe
 	started bool                // a keyframe has been accepted
 	dropped uint64
-	out     *tcpOut // TCP readers written by a goroutine of their own; nil: through the session
+	out     *directOut // written by a goroutine of its own; nil: through the session
 
 	// A reader whose queue stays full for stallAfter is gone (frozen
 	// player, dead network path): it is disconnected instead of holding a

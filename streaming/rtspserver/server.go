@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -83,8 +84,16 @@ type Server struct {
 	closed  bool
 
 	mem *memReturner
-	wg  sync.WaitGroup // TCP readers' writers
+	wg  sync.WaitGroup // readers' writers
+	rtp *udpSocket     // the RTP socket (UDP on), set during Start
 }
+
+// sessionQueue is the size of gortsplib's own write queue per session
+// (16 bytes a slot, allocated at PLAY). Readers are written directly with
+// queues of their own (directOut, writeQueueSize packets, grown on
+// demand); gortsplib's queue carries packets only for a reader whose
+// transport the server could not learn from its SETUP responses.
+const sessionQueue = 512
 
 // New prepares a server; Run listens.
 func New(opts Options, paths Paths, az Authorizer) *Server {
@@ -130,7 +139,7 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 		RTSPAddress:    opts.Address,
 		ReadTimeout:    opts.ReadTimeout,
 		WriteTimeout:   opts.WriteTimeout,
-		WriteQueueSize: opts.WriteQueueSize,
+		WriteQueueSize: min(sessionQueue, opts.WriteQueueSize),
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
 			if err != nil {
@@ -145,6 +154,18 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 	if opts.UDP {
 		s.srv.UDPRTPAddress = opts.RTPAddress
 		s.srv.UDPRTCPAddress = opts.RTCPAddress
+		s.srv.ListenPacket = func(network, address string) (net.PacketConn, error) {
+			pc, err := net.ListenPacket(network, address)
+			if err != nil {
+				return nil, err
+			}
+			// gortsplib reads the clients' RTCP and keep-alives on it;
+			// UDP readers' packets are sent from it directly.
+			if u, ok := pc.(*net.UDPConn); ok && address == opts.RTPAddress {
+				s.rtp = &udpSocket{conn: u}
+			}
+			return pc, nil
+		}
 	}
 	return s
 }
@@ -245,10 +266,10 @@ type session struct {
 	lease  *streaming.Lease
 	reader *reader
 	pub    *streaming.Publication
-	// What the SETUP responses told a TCP client; wireOK false: some
-	// media's channel or SSRC is unknown, the reader goes through the
-	// session.
-	wire   tcpWire
+	// What the SETUP responses told the client; wireOK false: some
+	// media's channel, port or SSRC is unknown, the reader goes through
+	// the session.
+	wire   wire
 	wireOK bool
 }
 
@@ -436,23 +457,31 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 		}
 		medias := sd.lease.Stream().Desc().Medias
 		if sd.wire.channel == nil {
-			sd.wire = tcpWire{channel: make([]int, len(medias)), ssrc: make([]uint32, len(medias))}
-			for i := range sd.wire.channel {
-				sd.wire.channel[i] = -1
-			}
+			sd.wire = newWire(len(medias))
 			sd.wireOK = true
 		}
 		set := ss.SetuppedMedias()
 		var th headers.Transport
-		if len(set) != before+1 || th.Unmarshal(res.Header["Transport"]) != nil ||
-			th.Protocol != headers.TransportProtocolTCP || th.Secure ||
-			th.InterleavedIDs == nil || th.SSRC == nil || th.InterleavedIDs[0] < 0 || th.InterleavedIDs[0] > 255 {
+		if len(set) != before+1 || th.Unmarshal(res.Header["Transport"]) != nil || th.Secure || th.SSRC == nil {
+			sd.wireOK = false
+			return
+		}
+		channel, port := -1, 0
+		switch {
+		case th.Protocol == headers.TransportProtocolTCP && th.InterleavedIDs != nil &&
+			th.InterleavedIDs[0] >= 0 && th.InterleavedIDs[0] <= 255:
+			channel = th.InterleavedIDs[0]
+		case th.Protocol == headers.TransportProtocolUDP && s.rtp != nil && th.ClientPorts != nil &&
+			(th.Delivery == nil || *th.Delivery == headers.TransportDeliveryUnicast) &&
+			th.ClientPorts[0] > 0 && th.ClientPorts[0] < 65536:
+			port = th.ClientPorts[0]
+		default:
 			sd.wireOK = false
 			return
 		}
 		for i, m := range medias {
 			if m == set[before] {
-				sd.wire.channel[i], sd.wire.ssrc[i] = th.InterleavedIDs[0], *th.SSRC
+				sd.wire.channel[i], sd.wire.port[i], sd.wire.ssrc[i] = channel, port, *th.SSRC
 				return
 			}
 		}
@@ -468,21 +497,34 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	}
 }
 
-// tcpOutFor returns a writer of its own for a TCP reader whose channels
-// and SSRCs are known, or nil; sd.mu is held.
-func (s *Server) tcpOutFor(ctx *gortsplib.ServerHandlerOnPlayCtx, sd *session, st *streaming.Stream) *tcpOut {
+// directOutFor returns a writer of its own for a TCP or UDP reader whose
+// channels or ports and SSRCs are known, or nil; sd.mu is held.
+func (s *Server) directOutFor(ctx *gortsplib.ServerHandlerOnPlayCtx, sd *session, st *streaming.Stream) *directOut {
 	bc, ok := ctx.Conn.NetConn().(*batchConn)
 	if !ok || !sd.wireOK {
 		return nil
 	}
-	if tr := ctx.Session.SetuppedTransport(); tr == nil || *tr != gortsplib.TransportTCP {
+	tr := ctx.Session.SetuppedTransport()
+	if tr == nil || (*tr != gortsplib.TransportTCP && (*tr != gortsplib.TransportUDP || s.rtp == nil)) {
 		return nil
+	}
+	udp := *tr == gortsplib.TransportUDP
+	var ip netip.Addr
+	if udp {
+		// gortsplib sends to the address of the connection that did
+		// SETUP, at the client's RTP port; so do we.
+		a, ok := bc.RemoteAddr().(*net.TCPAddr)
+		if !ok {
+			return nil
+		}
+		ip, _ = netip.AddrFromSlice(a.IP)
+		ip = ip.Unmap().WithZone(a.Zone)
 	}
 	medias := st.Desc().Medias
 	for _, sm := range ctx.Session.SetuppedMedias() {
 		found := false
 		for i, m := range medias {
-			if m == sm && sd.wire.channel[i] >= 0 {
+			if m == sm && ((!udp && sd.wire.channel[i] >= 0) || (udp && sd.wire.port[i] > 0)) {
 				found = true
 			}
 		}
@@ -490,8 +532,19 @@ func (s *Server) tcpOutFor(ctx *gortsplib.ServerHandlerOnPlayCtx, sd *session, s
 			return nil
 		}
 	}
-	wire := tcpWire{channel: append([]int(nil), sd.wire.channel...), ssrc: append([]uint32(nil), sd.wire.ssrc...)}
-	return newTCPOut(streaming.NewQueue(s.opts.WriteQueueSize), wire, bc, ctx.Session, ctx.Conn, st, s.opts.WriteTimeout)
+	out := newDirectOut(streaming.NewQueue(s.opts.WriteQueueSize), sd.wire.clone(), ctx.Session, ctx.Conn, st, s.opts.WriteTimeout)
+	if udp {
+		out.udp = s.rtp
+		out.addrs = make([]netip.AddrPort, len(medias))
+		for i, port := range out.wire.port {
+			if port > 0 {
+				out.addrs[i] = netip.AddrPortFrom(ip, uint16(port))
+			}
+		}
+	} else {
+		out.conn = bc
+	}
+	return out
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
@@ -508,7 +561,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 	}
 	st := sd.lease.Stream()
 	r := newReader(ctx.Session, ctx.Conn, st, ctx.Session.SetuppedMedias(), s.opts.WriteTimeout)
-	if out := s.tcpOutFor(ctx, sd, st); out != nil {
+	if out := s.directOutFor(ctx, sd, st); out != nil {
 		r.out = out
 		s.wg.Add(1)
 		go func() {

@@ -700,3 +700,104 @@ func TestTCPReaderChannelAndSSRC(t *testing.T) {
 		}
 	}
 }
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestUDPReaderPortAndSSRC reads a path over RTP/UDP by hand: datagrams
+// come from the server's RTP port to the client's, carry the SSRC of the
+// SETUP response, start at a keyframe (SPS) and follow each other in
+// sequence; the server writes this reader itself, not through gortsplib.
+func TestUDPReaderPortAndSSRC(t *testing.T) {
+	var logs lockedBuffer
+	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, nil,
+		func(o *rtspserver.Options) { o.Log = zerolog.New(&logs).Level(zerolog.DebugLevel) })
+	rtpAddr, rtcpAddr := freeUDPPair(t)
+	rtpConn, err := net.ListenPacket("udp", rtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtpConn.Close()
+	rtcpConn, err := net.ListenPacket("udp", rtcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtcpConn.Close()
+	clientPort := rtpConn.LocalAddr().(*net.UDPAddr).Port
+
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc := &rawRTSP{t: t, c: c, br: bufio.NewReader(c)}
+	url := r.url("demo")
+	rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	h, _ := rc.do("SETUP", url+"/trackID=0", fmt.Sprintf("Transport: RTP/AVP;unicast;client_port=%d-%d\r\n", clientPort, clientPort+1))
+	var ssrc string
+	serverPort := -1
+	for _, f := range strings.Split(h["transport"], ";") {
+		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
+			ssrc = strings.TrimLeft(strings.ToLower(v), "0")
+		}
+		if v, ok := strings.CutPrefix(f, "server_port="); ok {
+			a, _, _ := strings.Cut(v, "-")
+			serverPort, _ = strconv.Atoi(a)
+		}
+	}
+	if ssrc == "" || serverPort < 0 {
+		t.Fatalf("no ssrc or server_port in %q", h["transport"])
+	}
+	sess, _, _ := strings.Cut(h["session"], ";")
+	rc.do("PLAY", url, "Session: "+sess+"\r\n")
+
+	_ = rtpConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	var lastSeq uint16
+	for i := 0; i < 100; i++ {
+		n, from, err := rtpConn.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if p := from.(*net.UDPAddr).Port; p != serverPort {
+			t.Fatalf("datagram %d from port %d, server_port is %d", i, p, serverPort)
+		}
+		if n < 13 || buf[0]>>6 != 2 {
+			t.Fatalf("datagram %d: %d bytes, not RTP", i, n)
+		}
+		if got := fmt.Sprintf("%x", binary.BigEndian.Uint32(buf[8:12])); got != ssrc {
+			t.Fatalf("datagram %d: ssrc %s, announced %s", i, got, ssrc)
+		}
+		seq := binary.BigEndian.Uint16(buf[2:4])
+		if i == 0 {
+			nal := buf[12] & 0x1f
+			if nal == 24 && n > 15 { // STAP-A: its first NAL unit
+				nal = buf[15] & 0x1f
+			}
+			if nal != 7 {
+				t.Fatalf("first datagram carries NAL %d, want an SPS (7)", nal)
+			}
+		} else if seq != lastSeq+1 {
+			t.Fatalf("datagram %d: seq %d after %d", i, seq, lastSeq)
+		}
+		lastSeq = seq
+	}
+	if l := logs.String(); !strings.Contains(l, `"transport":"UDP"`) || !strings.Contains(l, `"direct":true`) {
+		t.Fatalf("the UDP reader was not written directly:\n%s", l)
+	}
+}

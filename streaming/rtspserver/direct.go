@@ -1,0 +1,220 @@
+package rtspserver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+
+	"github.com/camgate/camgate/streaming"
+)
+
+// outBatch bounds the packets a reader's writer takes from its queue at
+// once.
+const outBatch = 64
+
+// wire is what a reader's session told its client in the SETUP
+// responses, by media index: the interleaved channel (TCP) or the client's
+// RTP port (UDP), and the SSRC.
+type wire struct {
+	channel []int // TCP; -1: not set up
+	port    []int // UDP; 0: not set up
+	ssrc    []uint32
+}
+
+func newWire(medias int) wire {
+	w := wire{channel: make([]int, medias), port: make([]int, medias), ssrc: make([]uint32, medias)}
+	for i := range w.channel {
+		w.channel[i] = -1
+	}
+	return w
+}
+
+func (w wire) clone() wire {
+	return wire{channel: append([]int(nil), w.channel...), port: append([]int(nil), w.port...), ssrc: append([]uint32(nil), w.ssrc...)}
+}
+
+// directOut writes a reader's packets itself instead of through its
+// gortsplib session: each packet is marshalled once for all readers
+// (Packet.Marshalled) and only stamped with the session's SSRC here. The
+// stream's goroutine pushes into the queue; one goroutine per reader
+// writes.
+//
+//   - TCP: the packets are framed as interleaved frames and a batch goes
+//     out in one write (gortsplib would write every frame with a syscall
+//     of its own).
+//   - UDP: one datagram per packet from the server's RTP socket, with no
+//     allocation and no deadline per packet (gortsplib allocates a buffer
+//     and a closure per packet and reader).
+type directOut struct {
+	q       *streaming.Queue
+	wire    wire
+	conn    *batchConn       // TCP
+	udp     *udpSocket       // UDP
+	addrs   []netip.AddrPort // UDP, by media index
+	ss      *gortsplib.ServerSession
+	sc      *gortsplib.ServerConn
+	st      *streaming.Stream
+	timeout time.Duration
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	start     chan struct{} // closed once the PLAY response is out
+	startOnce sync.Once
+}
+
+func newDirectOut(q *streaming.Queue, w wire, ss *gortsplib.ServerSession, sc *gortsplib.ServerConn, st *streaming.Stream, timeout time.Duration) *directOut {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &directOut{q: q, wire: w, ss: ss, sc: sc, st: st, timeout: timeout, ctx: ctx, cancel: cancel, start: make(chan struct{})}
+}
+
+// begin lets the writer send: the PLAY response has been written.
+func (t *directOut) begin() { t.startOnce.Do(func() { close(t.start) }) }
+
+// stop ends the writer and drops what is queued.
+func (t *directOut) stop() {
+	t.cancel()
+	t.q.Close()
+}
+
+func (t *directOut) run() {
+	defer t.drain()
+	select {
+	case <-t.start:
+	case <-t.ctx.Done():
+		return
+	}
+	var batch [outBatch]*streaming.Packet
+	for {
+		n, err := t.q.Pop(t.ctx, batch[:])
+		if err != nil {
+			return
+		}
+		if t.udp != nil {
+			err = t.writeUDP(batch[:n])
+		} else {
+			err = t.writeTCP(batch[:n])
+		}
+		if err != nil {
+			t.ss.Close()
+			t.sc.Close()
+			return
+		}
+	}
+}
+
+// writeTCP sends ps (releasing them) in writes of at most batchMax bytes.
+func (t *directOut) writeTCP(ps []*streaming.Packet) error {
+	bp := batchBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var err error
+	for i, p := range ps {
+		w := p.Marshalled()
+		if len(w) >= 12 && err == nil {
+			if len(buf) > 0 && len(buf)+4+len(w) > batchMax {
+				err = t.conn.writeBatch(buf, t.timeout)
+				buf = buf[:0]
+			}
+			ch := t.wire.channel[p.MediaIndex]
+			buf = append(buf, '$', byte(ch), byte(len(w)>>8), byte(len(w)))
+			off := len(buf)
+			buf = append(buf, w...)
+			binary.BigEndian.PutUint32(buf[off+8:], t.wire.ssrc[p.MediaIndex])
+		}
+		if err != nil {
+			t.st.CountDropped(uint64(len(ps) - i))
+			for _, q := range ps[i:] {
+				q.Release()
+			}
+			break
+		}
+		p.Release()
+		ps[i] = nil
+	}
+	if err == nil && len(buf) > 0 {
+		err = t.conn.writeBatch(buf, t.timeout)
+	}
+	*bp = buf[:0]
+	batchBufs.Put(bp)
+	return err
+}
+
+// maxDatagram bounds what a UDP reader is sent; larger packets (which a
+// camera on an Ethernet network does not produce) are dropped.
+const maxDatagram = 1500
+
+// writeUDP sends ps (releasing them), a datagram each. A datagram that
+// cannot be sent is lost like on the network; only a closed socket ends
+// the reader.
+func (t *directOut) writeUDP(ps []*streaming.Packet) error {
+	var buf [maxDatagram]byte
+	var err error
+	for i, p := range ps {
+		w := p.Marshalled()
+		if err == nil && len(w) >= 12 && len(w) <= len(buf) {
+			n := copy(buf[:], w)
+			binary.BigEndian.PutUint32(buf[8:], t.wire.ssrc[p.MediaIndex])
+			if werr := t.udp.write(buf[:n], t.addrs[p.MediaIndex], t.timeout); werr != nil {
+				t.st.CountDropped(1)
+				if errors.Is(werr, net.ErrClosed) {
+					err = werr
+				}
+			}
+		} else {
+			t.st.CountDropped(1)
+		}
+		p.Release()
+		ps[i] = nil
+	}
+	return err
+}
+
+// drain releases what is left in the queue once the writer ends.
+func (t *directOut) drain() { t.q.Close() }
+
+// udpSocket is the server's RTP socket, shared by gortsplib (which reads
+// the clients' packets from it) and the UDP readers' writers.
+type udpSocket struct {
+	conn *net.UDPConn
+	// deadline is the write deadline set on the socket (unix nanoseconds).
+	// Writers share it: whoever finds less than its timeout left moves it
+	// to 1.5 × timeout from now, so no writer sets it per packet and a
+	// deadline gortsplib left behind cannot fail later writes.
+	deadline atomic.Int64
+}
+
+func (u *udpSocket) write(b []byte, to netip.AddrPort, timeout time.Duration) error {
+	if err := u.renew(timeout, false); err != nil {
+		return err
+	}
+	_, err := u.conn.WriteToUDPAddrPort(b, to)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// gortsplib set a nearer deadline for a write of its own (a
+		// reader it writes itself): renew and try once more.
+		if err := u.renew(timeout, true); err != nil {
+			return err
+		}
+		_, err = u.conn.WriteToUDPAddrPort(b, to)
+	}
+	return err
+}
+
+func (u *udpSocket) renew(timeout time.Duration, force bool) error {
+	now := time.Now()
+	d := u.deadline.Load()
+	if !force && d >= now.Add(timeout).UnixNano() {
+		return nil
+	}
+	next := now.Add(timeout * 3 / 2)
+	if u.deadline.CompareAndSwap(d, next.UnixNano()) || force {
+		return u.conn.SetWriteDeadline(next)
+	}
+	return nil
+}
