@@ -124,6 +124,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if lim := cfg.Agent.GoMemLimit; lim > 0 {
 		debug.SetMemoryLimit(int64(lim))
 	}
+	if g := cfg.Agent.GoGC; g > 0 {
+		debug.SetGCPercent(g)
+	}
 
 	err = hal.RunService("camgate", func(ctx context.Context) error {
 		a, err := New(cfg, Options{ConfigFile: file, AsService: asService}, log)

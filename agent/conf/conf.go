@@ -29,6 +29,9 @@ type Agent struct {
 	LogMaxBackups int    `yaml:"logMaxBackups" json:"logMaxBackups"`
 	// GoMemLimit is the soft memory limit handed to the Go runtime; 0 = none.
 	GoMemLimit ByteSize `yaml:"goMemLimit" json:"goMemLimit"`
+	// GoGC is the heap growth between collections, in percent (GOGC);
+	// 0 = the Go default (100, or the GOGC environment variable).
+	GoGC int `yaml:"goGC" json:"goGC"`
 	// Pprof exposes /debug/pprof on the API listener; off by default.
 	Pprof bool `yaml:"pprof" json:"pprof"`
 }

@@ -56,12 +56,19 @@ func Load(file string, environ []string) (*Config, error) {
 			return nil, err
 		}
 	}
-	if err := applyEnv(&c, environ); err != nil {
+	fromEnv, err := applyEnv(&c, environ)
+	if err != nil {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) && ce.File == "" {
+			// A value set by the environment is blamed on its variable,
+			// not on the file line it replaced.
+			if env := "CAMGATE_" + strings.ToUpper(strings.ReplaceAll(ce.Key, ".", "_")); fromEnv[env] {
+				ce.File, ce.Key = "environment", env
+				return nil, err
+			}
 			ce.File = file
 			if ce.File == "" {
 				ce.File = "embedded defaults"
@@ -189,7 +196,9 @@ func lineOfKey(b []byte, key string) int {
 
 // applyEnv applies CAMGATE_<SECTION>_<KEY>[_<SUBKEY>] overrides. Values are
 // YAML scalars or flow collections ("[tcp]", "{ca: x}").
-func applyEnv(c *Config, environ []string) error {
+// applyEnv sets the fields named by CAMGATE_* variables and returns the
+// (upper-case) names it applied.
+func applyEnv(c *Config, environ []string) (map[string]bool, error) {
 	fields := map[string]reflect.Value{}
 	collectEnvFields(reflect.ValueOf(c).Elem(), "CAMGATE", fields)
 	var names []string
@@ -203,6 +212,7 @@ func applyEnv(c *Config, environ []string) error {
 		vals[k] = v
 	}
 	sort.Strings(names)
+	applied := map[string]bool{}
 	sections := map[string]bool{}
 	for name := range fields {
 		sec, _, _ := strings.Cut(strings.TrimPrefix(name, "CAMGATE_"), "_")
@@ -216,15 +226,16 @@ func applyEnv(c *Config, environ []string) error {
 			// tools around the agent.
 			sec, _, _ := strings.Cut(strings.TrimPrefix(strings.ToUpper(k), "CAMGATE_"), "_")
 			if sections[sec] {
-				return &Error{File: "environment", Key: k, Msg: "unknown setting"}
+				return nil, &Error{File: "environment", Key: k, Msg: "unknown setting"}
 			}
 			continue
 		}
 		if err := yaml.Unmarshal([]byte(vals[k]), f.Addr().Interface()); err != nil {
-			return &Error{File: "environment", Key: k, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+			return nil, &Error{File: "environment", Key: k, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
+		applied[strings.ToUpper(k)] = true
 	}
-	return nil
+	return applied, nil
 }
 
 func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Value) {

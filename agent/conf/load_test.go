@@ -31,6 +31,9 @@ func TestDefaults(t *testing.T) {
 	if len(c.Auth.Users) != 2 {
 		t.Fatalf("default users: %d", len(c.Auth.Users))
 	}
+	if c.Agent.GoGC != 50 || c.Agent.GoMemLimit != 0 {
+		t.Fatalf("runtime defaults: goGC %d, goMemLimit %d", c.Agent.GoGC, c.Agent.GoMemLimit)
+	}
 }
 
 func TestFileMergesMapsReplacesLists(t *testing.T) {
@@ -90,6 +93,12 @@ func TestEnvOverrides(t *testing.T) {
 	if _, err := Load("", []string{"CAMGATE_RTSP_ADDRESS=[unclosed"}); err == nil || !strings.Contains(err.Error(), "CAMGATE_RTSP_ADDRESS") {
 		t.Fatalf("bad env value: %v", err)
 	}
+	// A value that parses but is invalid is blamed on its variable, not
+	// on the line of the file it replaced.
+	_, err = Load(writeFile(t, "agent:\n  logLevel: info\n"), []string{"CAMGATE_AGENT_GOGC=-1", "CAMGATE_AGENT_LOGLEVEL=loud"})
+	if err == nil || !strings.HasPrefix(err.Error(), "environment: CAMGATE_AGENT_LOGLEVEL") || strings.Contains(err.Error(), ".yml") {
+		t.Fatalf("invalid env value: %v", err)
+	}
 }
 
 // errorCases each hold a file and the fragments its error must contain.
@@ -107,6 +116,7 @@ var errorCases = []struct {
 	{"bad source scheme", "paths:\n  cam:\n    source: http://u:pw@x/\n", []string{":3", "paths.cam.source", "unsupported"}},
 	{"no host", "paths:\n  cam:\n    source: rtsp:///x\n", []string{"paths.cam.source", "no host"}},
 	{"bad level", "agent:\n  logLevel: loud\n", []string{":2", "agent.logLevel"}},
+	{"negative goGC", "agent:\n  goGC: -5\n", []string{":2", "agent.goGC", "-5"}},
 	{"bad transport", "pathDefaults:\n  rtspTransport: quic\n", []string{":2", "pathDefaults.rtspTransport"}},
 	{"bad cidr", "auth:\n  users:\n    - {user: any, ips: [10.0.0.0/33], permissions: [{action: read}]}\n", []string{"auth.users[0]", "ips"}},
 	{"bad action", "auth:\n  users:\n    - {user: any, permissions: [{action: fly}]}\n", []string{"auth.users[0]", "fly"}},

@@ -142,6 +142,9 @@ func (c *Config) Validate() error {
 			return &Error{Key: "rtsp.transports", Msg: fmt.Sprintf("%q is not one of tcp, udp", t)}
 		}
 	}
+	if g := c.Agent.GoGC; g < 0 || g > 10000 {
+		return &Error{Key: "agent.goGC", Msg: fmt.Sprintf("%d: want 0 (the Go default) or a percentage from 1 to 10000", g)}
+	}
 	if q := c.RTSP.WriteQueueSize; q < 16 || q&(q-1) != 0 {
 		return &Error{Key: "rtsp.writeQueueSize", Msg: "must be a power of two, at least 16"}
 	}

@@ -25,6 +25,7 @@ const progressPeriod = 500 * time.Millisecond
 // result is what one scenario's window measured.
 type result struct {
 	cpuPct  float64 // utime+stime over the window, % of one core
+	sysPct  float64 // the stime part (the kernel working for the agent)
 	rssEnd  uint64  // VmRSS at the end of the window, bytes
 	rssPeak uint64  // highest VmRSS sampled in the window, bytes
 
@@ -36,7 +37,7 @@ type result struct {
 }
 
 func (r result) String() string {
-	s := fmt.Sprintf("CPU %.2f %%, RSS %.1f MB (peak %.1f)", r.cpuPct, mb(r.rssEnd), mb(r.rssPeak))
+	s := fmt.Sprintf("CPU %.2f %% (kernel %.2f %%), RSS %.1f MB (peak %.1f)", r.cpuPct, r.sysPct, mb(r.rssEnd), mb(r.rssPeak))
 	if r.readers > 0 {
 		s += fmt.Sprintf(", %d/%d readers keeping up (min %.1f fps), %.1f Mbit/s written", r.keepingUp, r.readers, r.minFPS, r.outMbps)
 	}
@@ -47,27 +48,33 @@ func mb(b uint64) float64 { return float64(b) / 1e6 }
 
 // cpuTicks returns utime+stime of pid in clock ticks.
 func cpuTicks(pid int) (uint64, error) {
+	ut, st, err := cpuTimes(pid)
+	return ut + st, err
+}
+
+// cpuTimes returns utime and stime of pid in clock ticks.
+func cpuTimes(pid int) (utime, stime uint64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name may contain spaces; fields restart after its ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
 	// f[0] is field 3 (state): utime is field 14, stime field 15.
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
 	}
-	return ut + st, nil
+	return ut, st, nil
 }
 
 // wchar returns the bytes pid passed to write-like syscalls (sockets
@@ -108,7 +115,7 @@ func readRSS(pid int) (uint64, error) {
 // RSS once a second, and each reader's frames and bytes received.
 func sample(ctx context.Context, pid int, window time.Duration, readers []*reader) (result, error) {
 	var r result
-	t0, err := cpuTicks(pid)
+	u0, s0, err := cpuTimes(pid)
 	if err != nil {
 		return r, fmt.Errorf("agent gone? %w", err)
 	}
@@ -137,13 +144,14 @@ func sample(ctx context.Context, pid int, window time.Duration, readers []*reade
 		r.rssEnd = rss
 		r.rssPeak = max(r.rssPeak, rss)
 	}
-	t1, err := cpuTicks(pid)
+	u1, s1, err := cpuTimes(pid)
 	if err != nil {
 		return r, fmt.Errorf("agent gone? %w", err)
 	}
 	w1, werr1 := wchar(pid)
 	secs := time.Since(start).Seconds()
-	r.cpuPct = float64(t1-t0) / clkTck / secs * 100
+	r.cpuPct = float64(u1-u0+s1-s0) / clkTck / secs * 100
+	r.sysPct = float64(s1-s0) / clkTck / secs * 100
 	r.outMbps = -1
 	if werr == nil && werr1 == nil {
 		r.outMbps = float64(w1-w0) * 8 / secs / 1e6
