@@ -62,8 +62,9 @@ type Server struct {
 	closeErr  error
 }
 
-// New binds the HTTP and ICE sockets and builds the pion API. Run serves;
-// a Server that is never Run must be Closed.
+// New binds the HTTP and ICE sockets and checks the ICE settings; the
+// pion API is built by the first session. Run serves; a Server that is
+// never Run must be Closed.
 func New(o Options) (*Server, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
@@ -418,7 +419,11 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 	if parent == nil {
 		return nil, "", http.StatusServiceUnavailable, ErrServerClosed
 	}
-	pc, err := s.ice.api.NewPeerConnection(pwebrtc.Configuration{ICEServers: s.ice.iceServers})
+	api, err := s.ice.peerAPI()
+	if err != nil {
+		return nil, "", http.StatusServiceUnavailable, fmt.Errorf("webrtc engine: %w", err)
+	}
+	pc, err := api.NewPeerConnection(pwebrtc.Configuration{ICEServers: s.ice.iceServers})
 	if err != nil {
 		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
 	}

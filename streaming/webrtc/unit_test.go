@@ -70,7 +70,17 @@ func TestAdditionalHostsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.close()
-	pc, err := st.api.NewPeerConnection(pwebrtcConfig())
+	if st.api != nil || st.udpMux != nil {
+		t.Fatal("pion engine built before any session")
+	}
+	api, err := st.peerAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := st.peerAPI(); again != api {
+		t.Fatal("pion engine built twice")
+	}
+	pc, err := api.NewPeerConnection(pwebrtcConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +94,12 @@ func TestAdditionalHostsOnly(t *testing.T) {
 	}
 	if len(cands) != 1 || !strings.Contains(cands[0], " 192.0.2.7 ") {
 		t.Fatalf("candidates %q, want only 192.0.2.7", cands)
+	}
+	if err := st.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.peerAPI(); err == nil {
+		t.Fatal("engine handed out after close")
 	}
 }
 
