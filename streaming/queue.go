@@ -137,15 +137,7 @@ func (q *Queue) PushAll(ps []*Packet) (dropped int) {
 func (q *Queue) Pop(ctx context.Context, dst []*Packet) (int, error) {
 	for {
 		q.mu.Lock()
-		if q.n > 0 {
-			k := 0
-			for k < len(dst) && q.n > 0 {
-				dst[k] = q.buf[q.head]
-				q.buf[q.head] = nil
-				q.head = (q.head + 1) % len(q.buf)
-				q.n--
-				k++
-			}
+		if k := q.take(dst); k > 0 {
 			q.mu.Unlock()
 			return k, nil
 		}
@@ -160,6 +152,27 @@ func (q *Queue) Pop(ctx context.Context, dst []*Packet) (int, error) {
 			return 0, ctx.Err()
 		}
 	}
+}
+
+// TryPop moves up to len(dst) queued packets into dst without waiting and
+// returns how many; the caller owns one reference to each.
+func (q *Queue) TryPop(dst []*Packet) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.take(dst)
+}
+
+// take moves up to len(dst) packets into dst; q.mu is held.
+func (q *Queue) take(dst []*Packet) int {
+	k := 0
+	for k < len(dst) && q.n > 0 {
+		dst[k] = q.buf[q.head]
+		q.buf[q.head] = nil
+		q.head = (q.head + 1) % len(q.buf)
+		q.n--
+		k++
+	}
+	return k
 }
 
 // Close wakes Pop and releases queued packets. Later Pushes drop.

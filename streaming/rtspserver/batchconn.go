@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -50,6 +51,7 @@ func (l batchListener) Accept() (net.Conn, error) {
 // order.
 type batchConn struct {
 	net.Conn
+	raw syscall.RawConn // for writes that must not wait (inlineWrites); nil: none
 
 	mu       sync.Mutex
 	held     *[]byte   // nil while nothing is held
@@ -72,6 +74,9 @@ type batchConn struct {
 
 func newBatchConn(c net.Conn) *batchConn {
 	b := &batchConn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok && inlineWrites {
+		b.raw, _ = sc.SyscallConn()
+	}
 	b.timer = time.AfterFunc(time.Hour, b.timedFlush)
 	b.timer.Stop()
 	return b
@@ -158,19 +163,95 @@ func (b *batchConn) writeBatch(p []byte, timeout time.Duration) error {
 			return err
 		}
 	}
-	// Setting a deadline moves a runtime timer, and a reader gets a
-	// batch 25 or more times a second: the deadline is set to 1.5 ×
-	// timeout and renewed once less than timeout is left, so every write
-	// has between timeout and 1.5 × timeout. The next gortsplib write
-	// sets its own deadline again.
-	if now := time.Now(); b.applied.Before(now.Add(timeout)) || b.applied.After(now.Add(timeout*3/2)) {
-		b.applied = now.Add(timeout * 3 / 2)
-		if err := b.Conn.SetWriteDeadline(b.applied); err != nil {
-			b.err = err
-			return err
-		}
+	if err := b.renewDeadline(timeout); err != nil {
+		b.err = err
+		return err
 	}
 	if _, err := b.Conn.Write(p); err != nil {
+		b.err = err
+		return err
+	}
+	return nil
+}
+
+// renewDeadline keeps a write deadline between timeout and 1.5 × timeout
+// ahead; b.mu is held. Setting a deadline moves a runtime timer, and a
+// reader gets a batch 25 or more times a second: it is renewed only once
+// less than timeout is left. The next gortsplib write sets its own again.
+func (b *batchConn) renewDeadline(timeout time.Duration) error {
+	now := time.Now()
+	if !b.applied.Before(now.Add(timeout)) && !b.applied.After(now.Add(timeout*3/2)) {
+		return nil
+	}
+	b.applied = now.Add(timeout * 3 / 2)
+	return b.Conn.SetWriteDeadline(b.applied)
+}
+
+// tryResult is what tryWrite did with the bytes it was given.
+type tryResult int
+
+const (
+	tryNotWritten tryResult = iota // nothing written: queue them
+	trySent                        // all written
+	tryKept                        // partly written, the rest kept for flushKept
+)
+
+// tryWrite writes p, whole interleaved frames, without waiting for the
+// socket or for another writer of the connection. What the socket does
+// not take at once is kept (as held frames, which any later write sends
+// first, so nothing can come between) and flushKept must send it.
+// Nothing is written while frames are already held, while gortsplib is
+// writing, or where the platform has no such writes.
+func (b *batchConn) tryWrite(p []byte, timeout time.Duration) (tryResult, error) {
+	if b.raw == nil || !b.mu.TryLock() {
+		return tryNotWritten, nil
+	}
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return tryNotWritten, b.err
+	}
+	if b.held != nil {
+		return tryNotWritten, nil
+	}
+	if err := b.renewDeadline(timeout); err != nil {
+		b.err = err
+		return tryNotWritten, err
+	}
+	n, err := rawWrite(b.raw, p)
+	if err != nil {
+		b.err = err
+		return tryNotWritten, err
+	}
+	if n == len(p) {
+		return trySent, nil
+	}
+	b.held = batchBufs.Get().(*[]byte)
+	*b.held = append(*b.held, p[n:]...)
+	return tryKept, nil
+}
+
+// flushKept sends what tryWrite kept, waiting for the socket.
+func (b *batchConn) flushKept(timeout time.Duration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	if b.held == nil {
+		return nil
+	}
+	if err := b.renewDeadline(timeout); err != nil {
+		b.err = err
+		return err
+	}
+	held := b.held
+	b.held = nil
+	_, err := b.Conn.Write(*held)
+	if cap(*held) <= 2*batchMax { // an IDR's remainder may have grown it
+		*held = (*held)[:0]
+		batchBufs.Put(held)
+	}
+	if err != nil {
 		b.err = err
 		return err
 	}

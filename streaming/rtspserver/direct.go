@@ -68,11 +68,86 @@ type directOut struct {
 	cancel    context.CancelFunc
 	start     chan struct{} // closed once the PLAY response is out
 	startOnce sync.Once
+
+	// A TCP reader that keeps up is written inline by deliver, on the
+	// stream's goroutine, with writes that do not wait (inlineWrites).
+	// Once the socket does not take a whole access unit, the writer
+	// goroutine owns the output (busy) until it has sent what was kept
+	// and emptied the queue; meanwhile deliver queues.
+	mu   sync.Mutex
+	busy bool
+	kick chan struct{}
+	one  [1]*streaming.Packet
 }
 
 func newDirectOut(q *streaming.Queue, w wire, ss *gortsplib.ServerSession, sc *gortsplib.ServerConn, st *streaming.Stream, timeout time.Duration) *directOut {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &directOut{q: q, wire: w, ss: ss, sc: sc, st: st, timeout: timeout, ctx: ctx, cancel: cancel, start: make(chan struct{})}
+	return &directOut{q: q, wire: w, ss: ss, sc: sc, st: st, timeout: timeout, ctx: ctx, cancel: cancel,
+		start: make(chan struct{}), busy: true, kick: make(chan struct{}, 1)}
+}
+
+// deliver sends ps (an access unit, or one packet) without waiting and
+// returns how many were lost. The caller keeps its references.
+func (t *directOut) deliver(ps []*streaming.Packet) (lost int) {
+	if t.conn == nil || t.conn.raw == nil {
+		return t.q.PushAll(ps)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy {
+		return t.q.PushAll(ps)
+	}
+	bp := batchBufs.Get().(*[]byte)
+	buf := t.frame((*bp)[:0], ps)
+	res, err := t.conn.tryWrite(buf, t.timeout)
+	if cap(buf) <= 2*batchMax {
+		*bp = buf[:0]
+		batchBufs.Put(bp)
+	}
+	if err != nil {
+		// The connection failed: its session ends, as when the writer
+		// goroutine fails.
+		t.ss.Close()
+		t.sc.Close()
+		return len(ps)
+	}
+	if res == trySent {
+		return 0
+	}
+	if res == tryNotWritten {
+		lost = t.q.PushAll(ps)
+	}
+	t.busy = true
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+	return lost
+}
+
+// deliverOne is deliver for a single packet.
+func (t *directOut) deliverOne(p *streaming.Packet) bool {
+	t.one[0] = p
+	lost := t.deliver(t.one[:])
+	t.one[0] = nil
+	return lost == 0
+}
+
+// frame appends ps to buf as interleaved frames stamped with the
+// session's SSRCs.
+func (t *directOut) frame(buf []byte, ps []*streaming.Packet) []byte {
+	for _, p := range ps {
+		w := p.Marshalled()
+		if len(w) < 12 {
+			continue
+		}
+		ch := t.wire.channel[p.MediaIndex]
+		buf = append(buf, '$', byte(ch), byte(len(w)>>8), byte(len(w)))
+		off := len(buf)
+		buf = append(buf, w...)
+		binary.BigEndian.PutUint32(buf[off+8:], t.wire.ssrc[p.MediaIndex])
+	}
+	return buf
 }
 
 // begin lets the writer send: the PLAY response has been written.
@@ -89,6 +164,10 @@ func (t *directOut) run() {
 	select {
 	case <-t.start:
 	case <-t.ctx.Done():
+		return
+	}
+	if t.conn != nil && t.conn.raw != nil {
+		t.runInline()
 		return
 	}
 	var batch [outBatch]*streaming.Packet
@@ -110,23 +189,55 @@ func (t *directOut) run() {
 	}
 }
 
+// runInline is the writer of a TCP reader that deliver writes inline
+// while it keeps up: it sends what the socket did not take and what was
+// queued meanwhile, then hands the output back and waits to be kicked.
+func (t *directOut) runInline() {
+	var batch [outBatch]*streaming.Packet
+	for {
+		err := t.conn.flushKept(t.timeout)
+		if err == nil {
+			if n := t.q.TryPop(batch[:]); n > 0 {
+				err = t.writeTCP(batch[:n])
+				if err == nil {
+					continue
+				}
+			}
+		}
+		if err != nil {
+			t.ss.Close()
+			t.sc.Close()
+			return
+		}
+		t.mu.Lock()
+		if t.q.Len() == 0 {
+			t.busy = false
+		}
+		idle := !t.busy
+		t.mu.Unlock()
+		if !idle {
+			continue
+		}
+		select {
+		case <-t.kick:
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
 // writeTCP sends ps (releasing them) in writes of at most batchMax bytes.
 func (t *directOut) writeTCP(ps []*streaming.Packet) error {
 	bp := batchBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	var err error
 	for i, p := range ps {
-		w := p.Marshalled()
-		if len(w) >= 12 && err == nil {
+		if w := p.Marshalled(); len(w) >= 12 && err == nil {
 			if len(buf) > 0 && len(buf)+4+len(w) > batchMax {
 				err = t.conn.writeBatch(buf, t.timeout)
 				buf = buf[:0]
 			}
-			ch := t.wire.channel[p.MediaIndex]
-			buf = append(buf, '$', byte(ch), byte(len(w)>>8), byte(len(w)))
-			off := len(buf)
-			buf = append(buf, w...)
-			binary.BigEndian.PutUint32(buf[off+8:], t.wire.ssrc[p.MediaIndex])
+			buf = t.frame(buf, ps[i:i+1])
 		}
 		if err != nil {
 			t.st.CountDropped(uint64(len(ps) - i))

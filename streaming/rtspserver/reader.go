@@ -100,7 +100,7 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		r.push()
 		return true
 	}
-	if !r.out.q.Push(p) {
+	if !r.out.deliverOne(p) {
 		r.dropped++
 		r.checkStall()
 		return false
@@ -125,7 +125,7 @@ func (r *reader) push() {
 	if len(r.held) == 0 {
 		return
 	}
-	lost := r.out.q.PushAll(r.held)
+	lost := r.out.deliver(r.held)
 	for i, p := range r.held {
 		p.Release()
 		r.held[i] = nil

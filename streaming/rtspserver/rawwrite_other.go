@@ -1,0 +1,12 @@
+//go:build !unix
+
+package rtspserver
+
+import "syscall"
+
+// inlineWrites is off where a socket cannot be written without waiting
+// through its file descriptor (Windows: overlapped I/O); every reader is
+// written by its own goroutine.
+const inlineWrites = false
+
+func rawWrite(syscall.RawConn, []byte) (int, error) { return 0, nil }
