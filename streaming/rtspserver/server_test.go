@@ -384,18 +384,32 @@ func stalledReader(t *testing.T, addr, path string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	rc := &rawRTSP{t: t, c: c, br: bufio.NewReader(c)}
-	url := "rtsp://" + addr + "/" + path
-	_, sdp := rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	rc.playTCP("rtsp://" + addr + "/" + path)
+	return c
+}
+
+// playTCP reads the first track of url over interleaved channels 0-1 and
+// returns the SSRC the SETUP response announced.
+func (r *rawRTSP) playTCP(url string) uint32 {
+	r.t.Helper()
+	_, sdp := r.do("DESCRIBE", url, "Accept: application/sdp\r\n")
 	control := "trackID=0"
 	for _, l := range strings.Split(sdp, "\n") {
 		if strings.HasPrefix(l, "a=control:") && !strings.Contains(l, "*") {
 			control = strings.TrimSpace(strings.TrimPrefix(l, "a=control:"))
 		}
 	}
-	h, _ := rc.do("SETUP", url+"/"+control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+	h, _ := r.do("SETUP", url+"/"+control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+	var ssrc uint32
+	for _, f := range strings.Split(h["transport"], ";") {
+		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
+			n, _ := strconv.ParseUint(v, 16, 32)
+			ssrc = uint32(n)
+		}
+	}
 	sess, _, _ := strings.Cut(h["session"], ";")
-	rc.do("PLAY", url, "Session: "+sess+"\r\n")
-	return c
+	r.do("PLAY", url, "Session: "+sess+"\r\n")
+	return ssrc
 }
 
 func TestStalledReaderDoesNotSlowOthers(t *testing.T) {
@@ -818,24 +832,7 @@ func TestSlowReaderGetsWholeFrames(t *testing.T) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 1024)
 	rc := &rawRTSP{t: t, c: c, br: br}
-	url := r.url("cam")
-	_, sdp := rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
-	control := "trackID=0"
-	for _, l := range strings.Split(sdp, "\n") {
-		if strings.HasPrefix(l, "a=control:") && !strings.Contains(l, "*") {
-			control = strings.TrimSpace(strings.TrimPrefix(l, "a=control:"))
-		}
-	}
-	h, _ := rc.do("SETUP", url+"/"+control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
-	var ssrc uint32
-	for _, f := range strings.Split(h["transport"], ";") {
-		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
-			n, _ := strconv.ParseUint(v, 16, 32)
-			ssrc = uint32(n)
-		}
-	}
-	sess, _, _ := strings.Cut(h["session"], ";")
-	rc.do("PLAY", url, "Session: "+sess+"\r\n")
+	ssrc := rc.playTCP(r.url("cam"))
 
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var last uint16
