@@ -42,6 +42,18 @@ type Stream struct {
 	closed  bool
 	onClose []func()
 	codecs  []videoCodec
+	clocks  []senderClock // by media index
+}
+
+// senderClock ties a media's RTP clock to wall-clock time, for the RTCP
+// sender reports relays send their readers: the RTP timestamp and NTP time
+// of a recent packet, and when it was received here.
+type senderClock struct {
+	rtp  uint32
+	ntp  time.Time
+	at   time.Time
+	rate int
+	ok   bool
 }
 
 // gopLimits bound the keyframe-group cache: a camera with a very long GOP
@@ -54,6 +66,7 @@ const (
 func newStream(desc *description.Session, c *Counters) *Stream {
 	s := &Stream{desc: desc, counters: c}
 	s.codecs = make([]videoCodec, len(desc.Medias))
+	s.clocks = make([]senderClock, len(desc.Medias))
 	s.gop.video = -1
 	for i, m := range desc.Medias {
 		for _, f := range m.Formats {
@@ -151,6 +164,13 @@ func (s *Stream) WriteRTP(mi int, forma format.Format, pkt *rtp.Packet, ntp time
 		return
 	}
 	s.gop.add(p)
+	// Video timestamps are taken from keyframes only: with B-frames, other
+	// frames' timestamps are not in sending order.
+	if !p.Keyed || p.Key {
+		if rate := forma.ClockRate(); rate > 0 {
+			s.clocks[mi] = senderClock{rtp: pkt.Timestamp, ntp: ntp, at: time.Now(), rate: rate, ok: true}
+		}
+	}
 	var sent, dropped uint64
 	for _, r := range s.readers {
 		if r.WritePacket(p) {
@@ -169,10 +189,27 @@ func (s *Stream) WriteRTP(mi int, forma format.Format, pkt *rtp.Packet, ntp time
 	p.Release()
 }
 
+// SenderClock returns the RTP timestamp and NTP time of media mi at now,
+// extrapolated from a recent packet (a keyframe for video); ok is false
+// before the first one and once the last is a minute old.
+func (s *Stream) SenderClock(mi int, now time.Time) (rtpTS uint32, ntp time.Time, ok bool) {
+	s.mu.Lock()
+	c := s.clocks[mi]
+	s.mu.Unlock()
+	elapsed := now.Sub(c.at)
+	if !c.ok || elapsed < 0 || elapsed > time.Minute {
+		return 0, time.Time{}, false // no packet yet, or a stalled source: no report
+	}
+	return c.rtp + uint32(elapsed.Nanoseconds()*int64(c.rate)/1e9), c.ntp.Add(elapsed), true
+}
+
 // resetGOP forgets the cached keyframe group (the source reconnected).
 func (s *Stream) resetGOP() {
 	s.mu.Lock()
 	s.gop.reset()
+	for i := range s.clocks {
+		s.clocks[i].ok = false // the next session's timestamps start afresh
+	}
 	s.mu.Unlock()
 }
 

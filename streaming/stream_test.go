@@ -361,3 +361,33 @@ func BenchmarkGOPCache(b *testing.B) {
 		s.WriteRTP(0, f, pkt, now)
 	}
 }
+
+func TestSenderClock(t *testing.T) {
+	desc := h264Desc()
+	s := newStream(desc, &Counters{})
+	f := desc.Medias[0].Formats[0]
+	if _, _, ok := s.SenderClock(0, time.Now()); ok {
+		t.Fatal("clock known before any packet")
+	}
+	ntp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	key := nal(5, 1, 1)
+	key.Timestamp = 1000
+	s.WriteRTP(0, f, key, ntp)
+	p := nal(1, 0, 0)
+	p.Timestamp = 999999 // a later non-key frame does not move the clock
+	s.WriteRTP(0, f, p, ntp.Add(time.Hour))
+	s.mu.Lock()
+	at := s.clocks[0].at
+	s.mu.Unlock()
+	ts, got, ok := s.SenderClock(0, at.Add(500*time.Millisecond))
+	if !ok || ts != 1000+45000 || !got.Equal(ntp.Add(500*time.Millisecond)) {
+		t.Fatalf("clock 0.5 s after the keyframe: %d %v %v", ts, got, ok)
+	}
+	if _, _, ok := s.SenderClock(0, at.Add(2*time.Minute)); ok {
+		t.Fatal("a clock two minutes stale still reported")
+	}
+	s.resetGOP()
+	if _, _, ok := s.SenderClock(0, at); ok {
+		t.Fatal("clock survived the source's reconnection")
+	}
+}

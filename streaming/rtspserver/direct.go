@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+	"github.com/pion/rtcp"
 
 	"github.com/camgate/camgate/streaming"
 )
@@ -24,13 +26,16 @@ const outBatch = 64
 // responses, by media index: the interleaved channel (TCP) or the client's
 // RTP port (UDP), and the SSRC.
 type wire struct {
-	channel []int // TCP; -1: not set up
-	port    []int // UDP; 0: not set up
-	ssrc    []uint32
+	channel     []int // TCP; -1: not set up
+	rtcpChannel []int // TCP
+	port        []int // UDP; 0: not set up
+	rtcpPort    []int // UDP
+	ssrc        []uint32
 }
 
 func newWire(medias int) wire {
-	w := wire{channel: make([]int, medias), port: make([]int, medias), ssrc: make([]uint32, medias)}
+	w := wire{channel: make([]int, medias), rtcpChannel: make([]int, medias), port: make([]int, medias),
+		rtcpPort: make([]int, medias), ssrc: make([]uint32, medias)}
 	for i := range w.channel {
 		w.channel[i] = -1
 	}
@@ -38,8 +43,12 @@ func newWire(medias int) wire {
 }
 
 func (w wire) clone() wire {
-	return wire{channel: append([]int(nil), w.channel...), port: append([]int(nil), w.port...), ssrc: append([]uint32(nil), w.ssrc...)}
+	return wire{channel: slices.Clone(w.channel), rtcpChannel: slices.Clone(w.rtcpChannel), port: slices.Clone(w.port),
+		rtcpPort: slices.Clone(w.rtcpPort), ssrc: slices.Clone(w.ssrc)}
 }
+
+// setUp reports whether media i was set up by the reader.
+func (w wire) setUp(i int) bool { return w.channel[i] >= 0 || w.port[i] > 0 }
 
 // directOut writes a reader's packets itself instead of through its
 // gortsplib session: each packet is marshalled once for all readers
@@ -54,11 +63,17 @@ func (w wire) clone() wire {
 //     allocation and no deadline per packet (gortsplib allocates a buffer
 //     and a closure per packet and reader).
 type directOut struct {
-	q       *streaming.Queue
-	wire    wire
-	conn    *batchConn       // TCP
-	udp     *udpSocket       // UDP
-	addrs   []netip.AddrPort // UDP, by media index
+	q         *streaming.Queue
+	wire      wire
+	conn      *batchConn       // TCP
+	udp       *udpSocket       // UDP
+	rtcp      *udpSocket       // UDP: the server's RTCP socket, for sender reports
+	addrs     []netip.AddrPort // UDP, by media index
+	rtcpAddrs []netip.AddrPort // UDP
+	// sent counts, by media index, the packets and payload octets written,
+	// for the sender reports (RFC 3550 6.4.1).
+	sent    []sentCount
+	srTimer *time.Timer
 	ss      *gortsplib.ServerSession
 	sc      *gortsplib.ServerConn
 	st      *streaming.Stream
@@ -82,8 +97,31 @@ type directOut struct {
 
 func newDirectOut(q *streaming.Queue, w wire, ss *gortsplib.ServerSession, sc *gortsplib.ServerConn, st *streaming.Stream, timeout time.Duration) *directOut {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &directOut{q: q, wire: w, ss: ss, sc: sc, st: st, timeout: timeout, ctx: ctx, cancel: cancel,
-		start: make(chan struct{}), busy: true, kick: make(chan struct{}, 1)}
+	t := &directOut{q: q, wire: w, ss: ss, sc: sc, st: st, timeout: timeout, ctx: ctx, cancel: cancel,
+		start: make(chan struct{}), busy: true, kick: make(chan struct{}, 1), sent: make([]sentCount, len(w.ssrc))}
+	t.srTimer = time.AfterFunc(time.Hour, t.reportTick)
+	t.srTimer.Stop()
+	return t
+}
+
+// reportTick sends the sender reports and schedules the next ones.
+func (t *directOut) reportTick() {
+	if t.ctx.Err() != nil {
+		return
+	}
+	t.sendReports(time.Now())
+	t.srTimer.Reset(srPeriod)
+}
+
+type sentCount struct{ packets, octets atomic.Uint32 }
+
+// count records ps as written.
+func (t *directOut) count(ps []*streaming.Packet) {
+	for _, p := range ps {
+		c := &t.sent[p.MediaIndex]
+		c.packets.Add(1)
+		c.octets.Add(uint32(len(p.RTP.Payload)))
+	}
 }
 
 // deliver sends ps (an access unit, or one packet) without waiting and
@@ -110,6 +148,9 @@ func (t *directOut) deliver(ps []*streaming.Packet) (lost int) {
 		t.ss.Close()
 		t.sc.Close()
 		return len(ps)
+	}
+	if res != tryNotWritten {
+		t.count(ps)
 	}
 	if res == trySent {
 		return 0
@@ -157,6 +198,76 @@ func (t *directOut) begin() { t.startOnce.Do(func() { close(t.start) }) }
 func (t *directOut) stop() {
 	t.cancel()
 	t.q.Close()
+	t.srTimer.Stop()
+}
+
+// srPeriod is how often readers get an RTCP sender report per media, the
+// first srFirst after PLAY.
+const (
+	srPeriod = 5 * time.Second
+	srFirst  = 300 * time.Millisecond
+)
+
+// sendReports sends the reader an RTCP sender report for every media it
+// set up whose clock is known: the RTP and NTP time of now, and what was
+// written so far. Players use them to line audio up with video and to
+// date frames. A report that cannot go out at once (the reader is behind)
+// is skipped: the next one follows in srPeriod.
+func (t *directOut) sendReports(now time.Time) {
+	for i := range t.wire.ssrc {
+		if !t.wire.setUp(i) {
+			continue
+		}
+		rtpTS, ntp, ok := t.st.SenderClock(i, now)
+		if !ok {
+			continue
+		}
+		sr := rtcp.SenderReport{SSRC: t.wire.ssrc[i], NTPTime: ntpTime(ntp), RTPTime: rtpTS,
+			PacketCount: t.sent[i].packets.Load(), OctetCount: t.sent[i].octets.Load()}
+		b, err := sr.Marshal()
+		if err != nil {
+			continue
+		}
+		if t.udp != nil {
+			if t.rtcp != nil && t.rtcpAddrs[i].IsValid() {
+				_ = t.rtcp.write(b, t.rtcpAddrs[i], t.timeout)
+			}
+			continue
+		}
+		ch := t.wire.rtcpChannel[i]
+		t.control(append([]byte{'$', byte(ch), byte(len(b) >> 8), byte(len(b))}, b...))
+	}
+}
+
+// control writes an interleaved RTCP frame if the connection takes it at
+// once, between two access units.
+func (t *directOut) control(frame []byte) {
+	if t.conn == nil || t.conn.raw == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy {
+		return
+	}
+	res, err := t.conn.tryWrite(frame, t.timeout)
+	if err != nil || res != tryKept {
+		return
+	}
+	t.busy = true
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ntpTime is t in the 64-bit NTP format of RTCP (seconds since 1900 and
+// a binary fraction).
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	sec := uint64(t.Unix()) + unixToNTP
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return sec<<32 | frac
 }
 
 func (t *directOut) run() {
@@ -166,6 +277,9 @@ func (t *directOut) run() {
 	case <-t.ctx.Done():
 		return
 	}
+	// The first reports soon after PLAY (a player lines audio up with
+	// video only once it has one per track), then every srPeriod.
+	t.srTimer.Reset(srFirst)
 	if t.conn != nil && t.conn.raw != nil {
 		t.runInline()
 		return
@@ -246,6 +360,7 @@ func (t *directOut) writeTCP(ps []*streaming.Packet) error {
 			}
 			break
 		}
+		t.count(ps[i : i+1])
 		p.Release()
 		ps[i] = nil
 	}
@@ -277,6 +392,8 @@ func (t *directOut) writeUDP(ps []*streaming.Packet) error {
 				if errors.Is(werr, net.ErrClosed) {
 					err = werr
 				}
+			} else {
+				t.count(ps[i : i+1])
 			}
 		} else {
 			t.st.CountDropped(1)

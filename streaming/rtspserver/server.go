@@ -83,9 +83,10 @@ type Server struct {
 	streams map[*streaming.Stream]*gortsplib.ServerStream
 	closed  bool
 
-	mem *memReturner
-	wg  sync.WaitGroup // readers' writers
-	rtp *udpSocket     // the RTP socket (UDP on), set during Start
+	mem  *memReturner
+	wg   sync.WaitGroup // readers' writers
+	rtp  *udpSocket     // the RTP socket (UDP on), set during Start
+	rtcp *udpSocket     // the RTCP socket
 }
 
 // sessionQueue is the size of gortsplib's own write queue per session
@@ -159,10 +160,16 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 			if err != nil {
 				return nil, err
 			}
-			// gortsplib reads the clients' RTCP and keep-alives on it;
-			// UDP readers' packets are sent from it directly.
-			if u, ok := pc.(*net.UDPConn); ok && address == opts.RTPAddress {
-				s.rtp = &udpSocket{conn: u}
+			// gortsplib reads the clients' packets on them; UDP
+			// readers' RTP and sender reports are sent from them
+			// directly.
+			if u, ok := pc.(*net.UDPConn); ok {
+				switch address {
+				case opts.RTPAddress:
+					s.rtp = &udpSocket{conn: u}
+				case opts.RTCPAddress:
+					s.rtcp = &udpSocket{conn: u}
+				}
 			}
 			return pc, nil
 		}
@@ -466,22 +473,23 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 			sd.wireOK = false
 			return
 		}
-		channel, port := -1, 0
+		channel, rtcpChannel, port, rtcpPort := -1, -1, 0, 0
 		switch {
 		case th.Protocol == headers.TransportProtocolTCP && th.InterleavedIDs != nil &&
-			th.InterleavedIDs[0] >= 0 && th.InterleavedIDs[0] <= 255:
-			channel = th.InterleavedIDs[0]
+			th.InterleavedIDs[0] >= 0 && th.InterleavedIDs[0] <= 255 && th.InterleavedIDs[1] >= 0 && th.InterleavedIDs[1] <= 255:
+			channel, rtcpChannel = th.InterleavedIDs[0], th.InterleavedIDs[1]
 		case th.Protocol == headers.TransportProtocolUDP && s.rtp != nil && th.ClientPorts != nil &&
 			(th.Delivery == nil || *th.Delivery == headers.TransportDeliveryUnicast) &&
 			th.ClientPorts[0] > 0 && th.ClientPorts[0] < 65536:
-			port = th.ClientPorts[0]
+			port, rtcpPort = th.ClientPorts[0], th.ClientPorts[1]
 		default:
 			sd.wireOK = false
 			return
 		}
 		for i, m := range medias {
 			if m == set[before] {
-				sd.wire.channel[i], sd.wire.port[i], sd.wire.ssrc[i] = channel, port, *th.SSRC
+				sd.wire.channel[i], sd.wire.rtcpChannel[i], sd.wire.port[i], sd.wire.rtcpPort[i], sd.wire.ssrc[i] =
+					channel, rtcpChannel, port, rtcpPort, *th.SSRC
 				return
 			}
 		}
@@ -534,11 +542,15 @@ func (s *Server) directOutFor(ctx *gortsplib.ServerHandlerOnPlayCtx, sd *session
 	}
 	out := newDirectOut(streaming.NewQueue(s.opts.WriteQueueSize), sd.wire.clone(), ctx.Session, ctx.Conn, st, s.opts.WriteTimeout)
 	if udp {
-		out.udp = s.rtp
+		out.udp, out.rtcp = s.rtp, s.rtcp
 		out.addrs = make([]netip.AddrPort, len(medias))
+		out.rtcpAddrs = make([]netip.AddrPort, len(medias))
 		for i, port := range out.wire.port {
 			if port > 0 {
 				out.addrs[i] = netip.AddrPortFrom(ip, uint16(port))
+			}
+			if p := out.wire.rtcpPort[i]; port > 0 && p > 0 && p < 65536 {
+				out.rtcpAddrs[i] = netip.AddrPortFrom(ip, uint16(p))
 			}
 		}
 	} else {

@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/pion/rtcp"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -733,6 +734,56 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// udpPlay is a hand-written RTP/UDP reader of one track.
+type udpPlay struct {
+	rtp, rtcp             net.PacketConn // the client's ports
+	ssrc                  uint32
+	serverRTP, serverRTCP int
+}
+
+// playUDP reads the first track of url over RTP/UDP on two fresh
+// loopback ports.
+func playUDP(t *testing.T, addr, url string) *udpPlay {
+	t.Helper()
+	rtpAddr, rtcpAddr := freeUDPPair(t)
+	u := &udpPlay{serverRTP: -1, serverRTCP: -1}
+	var err error
+	if u.rtp, err = net.ListenPacket("udp", rtpAddr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.rtp.Close() })
+	if u.rtcp, err = net.ListenPacket("udp", rtcpAddr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.rtcp.Close() })
+	port := u.rtp.LocalAddr().(*net.UDPAddr).Port
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawRTSP{t: t, c: c, br: bufio.NewReader(c)}
+	rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
+	h, _ := rc.do("SETUP", url+"/trackID=0", fmt.Sprintf("Transport: RTP/AVP;unicast;client_port=%d-%d\r\n", port, port+1))
+	for _, f := range strings.Split(h["transport"], ";") {
+		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
+			n, _ := strconv.ParseUint(v, 16, 32)
+			u.ssrc = uint32(n)
+		}
+		if v, ok := strings.CutPrefix(f, "server_port="); ok {
+			a, b, _ := strings.Cut(v, "-")
+			u.serverRTP, _ = strconv.Atoi(a)
+			u.serverRTCP, _ = strconv.Atoi(b)
+		}
+	}
+	if u.ssrc == 0 || u.serverRTP < 0 || u.serverRTCP < 0 {
+		t.Fatalf("no ssrc or server_port in %q", h["transport"])
+	}
+	sess, _, _ := strings.Cut(h["session"], ";")
+	rc.do("PLAY", url, "Session: "+sess+"\r\n")
+	return u
+}
+
 // TestUDPReaderPortAndSSRC reads a path over RTP/UDP by hand: datagrams
 // come from the server's RTP port to the client's, carry the SSRC of the
 // SETUP response, start at a keyframe (SPS) and follow each other in
@@ -741,44 +792,8 @@ func TestUDPReaderPortAndSSRC(t *testing.T) {
 	var logs lockedBuffer
 	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, nil,
 		func(o *rtspserver.Options) { o.Log = zerolog.New(&logs).Level(zerolog.DebugLevel) })
-	rtpAddr, rtcpAddr := freeUDPPair(t)
-	rtpConn, err := net.ListenPacket("udp", rtpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rtpConn.Close()
-	rtcpConn, err := net.ListenPacket("udp", rtcpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rtcpConn.Close()
-	clientPort := rtpConn.LocalAddr().(*net.UDPAddr).Port
-
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rc := &rawRTSP{t: t, c: c, br: bufio.NewReader(c)}
-	url := r.url("demo")
-	rc.do("DESCRIBE", url, "Accept: application/sdp\r\n")
-	h, _ := rc.do("SETUP", url+"/trackID=0", fmt.Sprintf("Transport: RTP/AVP;unicast;client_port=%d-%d\r\n", clientPort, clientPort+1))
-	var ssrc string
-	serverPort := -1
-	for _, f := range strings.Split(h["transport"], ";") {
-		if v, ok := strings.CutPrefix(f, "ssrc="); ok {
-			ssrc = strings.TrimLeft(strings.ToLower(v), "0")
-		}
-		if v, ok := strings.CutPrefix(f, "server_port="); ok {
-			a, _, _ := strings.Cut(v, "-")
-			serverPort, _ = strconv.Atoi(a)
-		}
-	}
-	if ssrc == "" || serverPort < 0 {
-		t.Fatalf("no ssrc or server_port in %q", h["transport"])
-	}
-	sess, _, _ := strings.Cut(h["session"], ";")
-	rc.do("PLAY", url, "Session: "+sess+"\r\n")
+	u := playUDP(t, r.addr, r.url("demo"))
+	rtpConn, serverPort, ssrc := u.rtp, u.serverRTP, fmt.Sprintf("%x", u.ssrc)
 
 	_ = rtpConn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 2048)
@@ -836,7 +851,7 @@ func TestSlowReaderGetsWholeFrames(t *testing.T) {
 
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var last uint16
-	gaps := 0
+	gaps, reports := 0, 0
 	const frames = 6000
 	for i := 0; i < frames; i++ {
 		if i == 300 {
@@ -854,6 +869,14 @@ func TestSlowReaderGetsWholeFrames(t *testing.T) {
 		body := make([]byte, int(hdr[2])<<8|int(hdr[3]))
 		if _, err := io.ReadFull(br, body); err != nil {
 			t.Fatalf("frame %d: %v", i, err)
+		}
+		if hdr[1] == 1 && len(body) >= 8 && body[1] == 200 { // RTCP sender report
+			if got := binary.BigEndian.Uint32(body[4:8]); got != ssrc {
+				t.Fatalf("sender report for ssrc %08x, announced %08x", got, ssrc)
+			}
+			reports++
+			i--
+			continue
 		}
 		if hdr[1] != 0 || len(body) < 12 || body[0]>>6 != 2 {
 			t.Fatalf("frame %d: channel %d, %d bytes, first byte %#x", i, hdr[1], len(body), body[0])
@@ -873,5 +896,89 @@ func TestSlowReaderGetsWholeFrames(t *testing.T) {
 	if info, _ := r.m.Path("cam"); info.Readers != 1 {
 		t.Fatalf("readers = %d: the slow reader was dropped", info.Readers)
 	}
-	t.Logf("%d frames read whole, %d gaps", frames, gaps)
+	if reports == 0 {
+		t.Fatal("no RTCP sender report between the frames")
+	}
+	t.Logf("%d frames read whole, %d gaps, %d sender reports", frames, gaps, reports)
+}
+
+// checkSenderReport parses an RTCP packet the relay sent a reader: a
+// sender report for ssrc, dated now by the wall clock (RFC 3550 NTP
+// format), counting the packets sent before it.
+func checkSenderReport(t *testing.T, b []byte, ssrc uint32) *rtcp.SenderReport {
+	t.Helper()
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil || len(pkts) != 1 {
+		t.Fatalf("RTCP from the relay: %v %v", pkts, err)
+	}
+	sr, ok := pkts[0].(*rtcp.SenderReport)
+	if !ok || sr.SSRC != ssrc {
+		t.Fatalf("RTCP from the relay: %#v, want a sender report for %08x", pkts[0], ssrc)
+	}
+	const unixToNTP = 2208988800
+	sec := int64(sr.NTPTime>>32) - unixToNTP
+	nsec := int64((sr.NTPTime & 0xffffffff) * 1e9 >> 32)
+	if d := time.Since(time.Unix(sec, nsec)); d < -time.Second || d > time.Second {
+		t.Fatalf("sender report dated %v from now", -d)
+	}
+	if sr.PacketCount == 0 || sr.OctetCount == 0 {
+		t.Fatalf("sender report counts %d packets, %d octets", sr.PacketCount, sr.OctetCount)
+	}
+	return sr
+}
+
+// TestSenderReportsToReaders: readers over TCP (interleaved channel 1)
+// and UDP (the client's RTCP port, from the server's) get RTCP sender
+// reports soon after PLAY, dated by the wall clock, whose RTP time matches
+// the packets around them.
+func TestSenderReportsToReaders(t *testing.T) {
+	cam := testcam.New(t)
+	r := startRelay(t, map[string]streaming.PathConfig{"cam": onDemand(cam.URL())}, nil, nil)
+
+	t.Run("tcp", func(t *testing.T) {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		ssrc := (&rawRTSP{t: t, c: c, br: br}).playTCP(r.url("cam"))
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var lastTS uint32
+		for {
+			var hdr [4]byte
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				t.Fatalf("no sender report: %v", err)
+			}
+			body := make([]byte, int(hdr[2])<<8|int(hdr[3]))
+			if _, err := io.ReadFull(br, body); err != nil {
+				t.Fatal(err)
+			}
+			if hdr[1] == 0 {
+				lastTS = binary.BigEndian.Uint32(body[4:8])
+				continue
+			}
+			sr := checkSenderReport(t, body, ssrc)
+			// The camera sends 50 frames a second: the report's RTP time
+			// is within a few frames after the last packet's.
+			if d := int32(sr.RTPTime - lastTS); d < 0 || d > 90000/5 {
+				t.Fatalf("sender report RTP time %d, last packet %d", sr.RTPTime, lastTS)
+			}
+			return
+		}
+	})
+
+	t.Run("udp", func(t *testing.T) {
+		u := playUDP(t, r.addr, r.url("cam"))
+		_ = u.rtcp.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 1500)
+		n, from, err := u.rtcp.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no sender report on the RTCP port: %v", err)
+		}
+		if p := from.(*net.UDPAddr).Port; p != u.serverRTCP {
+			t.Fatalf("sender report from port %d, server RTCP port is %d", p, u.serverRTCP)
+		}
+		checkSenderReport(t, buf[:n], u.ssrc)
+	})
 }
