@@ -29,12 +29,16 @@ type eventSink struct {
 }
 
 func newEventSink(log zerolog.Logger, enabled bool) *eventSink {
-	return &eventSink{
+	e := &eventSink{
 		log:     log.With().Str("component", "events").Logger(),
 		now:     time.Now,
-		ch:      make(chan uplink.Event, eventQueue),
 		enabled: enabled,
 	}
+	if enabled {
+		// 80 KiB: only an agent with an uplink queues events.
+		e.ch = make(chan uplink.Event, eventQueue)
+	}
+	return e
 }
 
 // Event implements streaming.EventSink.
