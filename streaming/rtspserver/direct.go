@@ -52,14 +52,16 @@ func (w wire) setUp(i int) bool { return w.channel[i] >= 0 || w.port[i] > 0 }
 
 // directOut writes a reader's packets itself instead of through its
 // gortsplib session: each packet is marshalled once for all readers
-// (Packet.Marshalled) and only stamped with the session's SSRC here. The
-// stream's goroutine pushes into the queue; one goroutine per reader
-// writes.
+// (Packet.Marshalled) and only stamped with the session's SSRC here, and
+// the reader gets RTCP sender reports of its own.
 //
-//   - TCP: the packets are framed as interleaved frames and a batch goes
-//     out in one write (gortsplib would write every frame with a syscall
-//     of its own).
-//   - UDP: one datagram per packet from the server's RTP socket, with no
+//   - TCP: the packets are framed as interleaved frames and an access unit
+//     goes out in one write (gortsplib would write every frame with a
+//     syscall of its own): inline from the stream's goroutine while the
+//     reader keeps up (deliver), else from the reader's own goroutine
+//     through its queue.
+//   - UDP: the stream's goroutine queues; the reader's goroutine sends a
+//     datagram per packet from the server's RTP socket, with no
 //     allocation and no deadline per packet (gortsplib allocates a buffer
 //     and a closure per packet and reader).
 type directOut struct {
