@@ -157,11 +157,8 @@ func (b *batchConn) writeBatch(p []byte, timeout time.Duration) error {
 	if b.err != nil {
 		return b.err
 	}
-	if b.held != nil {
-		if err := b.flush(); err != nil {
-			b.err = err
-			return err
-		}
+	if err := b.writeHeld(timeout); err != nil {
+		return err
 	}
 	if err := b.renewDeadline(timeout); err != nil {
 		b.err = err
@@ -172,6 +169,34 @@ func (b *batchConn) writeBatch(p []byte, timeout time.Duration) error {
 		return err
 	}
 	return nil
+}
+
+// writeHeld sends what is held (what tryWrite kept) with a deadline of at
+// least timeout; b.mu is held. flush would apply the deadline gortsplib
+// last asked for, which may have passed long ago.
+func (b *batchConn) writeHeld(timeout time.Duration) error {
+	if b.held == nil {
+		return nil
+	}
+	if b.armed {
+		b.armed = false
+		b.timer.Stop()
+	}
+	if err := b.renewDeadline(timeout); err != nil {
+		b.err = err
+		return err
+	}
+	held := b.held
+	b.held = nil
+	_, err := b.Conn.Write(*held)
+	if cap(*held) <= 2*batchMax { // an IDR's remainder may have grown it
+		*held = (*held)[:0]
+		batchBufs.Put(held)
+	}
+	if err != nil {
+		b.err = err
+	}
+	return err
 }
 
 // renewDeadline keeps a write deadline between timeout and 1.5 × timeout
@@ -237,25 +262,7 @@ func (b *batchConn) flushKept(timeout time.Duration) error {
 	if b.err != nil {
 		return b.err
 	}
-	if b.held == nil {
-		return nil
-	}
-	if err := b.renewDeadline(timeout); err != nil {
-		b.err = err
-		return err
-	}
-	held := b.held
-	b.held = nil
-	_, err := b.Conn.Write(*held)
-	if cap(*held) <= 2*batchMax { // an IDR's remainder may have grown it
-		*held = (*held)[:0]
-		batchBufs.Put(held)
-	}
-	if err != nil {
-		b.err = err
-		return err
-	}
-	return nil
+	return b.writeHeld(timeout)
 }
 
 // flush writes what is held; b.mu is held.

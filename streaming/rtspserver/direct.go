@@ -241,26 +241,34 @@ func (t *directOut) sendReports(now time.Time) {
 	}
 }
 
-// control writes an interleaved RTCP frame if the connection takes it at
-// once, between two access units.
+// control writes an interleaved RTCP frame between two access units: at
+// once while the reader is written inline and keeps up, else after what
+// is being written (every write on the connection is of whole frames),
+// waiting at most the write timeout. It runs on the report timer's
+// goroutine, never the stream's.
 func (t *directOut) control(frame []byte) {
-	if t.conn == nil || t.conn.raw == nil {
+	if t.conn == nil {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.busy {
-		return
+	if t.conn.raw != nil {
+		t.mu.Lock()
+		if !t.busy {
+			res, err := t.conn.tryWrite(frame, t.timeout)
+			if err == nil && res == tryKept {
+				t.busy = true
+				select {
+				case t.kick <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil || res != tryNotWritten {
+				t.mu.Unlock()
+				return
+			}
+		}
+		t.mu.Unlock()
 	}
-	res, err := t.conn.tryWrite(frame, t.timeout)
-	if err != nil || res != tryKept {
-		return
-	}
-	t.busy = true
-	select {
-	case t.kick <- struct{}{}:
-	default:
-	}
+	_ = t.conn.writeBatch(frame, t.timeout) // an error ends the reader's writer too
 }
 
 // ntpTime is t in the 64-bit NTP format of RTCP (seconds since 1900 and

@@ -65,6 +65,7 @@ func TestTryWriteKeepsOrder(t *testing.T) {
 	}()
 	flushed := make(chan error, 1)
 	go func() { flushed <- bc.flushKept(5 * time.Second) }()
+	_ = cli.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got := make([]byte, len(big)+len(response))
 	if _, err := io.ReadFull(cli, got); err != nil {
 		t.Fatal(err)
@@ -83,5 +84,33 @@ func TestTryWriteKeepsOrder(t *testing.T) {
 	res, err = bc.tryWrite([]byte("next"), time.Second)
 	if err != nil || res != trySent {
 		t.Fatalf("tryWrite after the flush = %v, %v; want sent", res, err)
+	}
+}
+
+// TestKeptBytesOutliveAStaleDeadline: bytes tryWrite kept are sent by the
+// next writeBatch with a fresh deadline, even when the deadline gortsplib
+// last asked for (its PLAY response) passed long ago.
+func TestKeptBytesOutliveAStaleDeadline(t *testing.T) {
+	srv, cli := tcpPair(t)
+	bc := newBatchConn(srv)
+	// gortsplib's last write asked for a deadline that has passed.
+	_ = bc.SetWriteDeadline(time.Now().Add(-time.Second))
+	big := bytes.Repeat([]byte{'x'}, 16<<20)
+	if res, err := bc.tryWrite(big, time.Second); err != nil || res != tryKept {
+		t.Fatalf("tryWrite = %v, %v; want kept", res, err)
+	}
+	report := []byte("$\x01\x00\x04SR!!")
+	done := make(chan error, 1)
+	go func() { done <- bc.writeBatch(report, 5*time.Second) }()
+	_ = cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(big)+len(report))
+	if _, err := io.ReadFull(cli, got); err != nil {
+		t.Fatalf("reading the kept bytes and the report: %v (writeBatch: %v)", err, <-done)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("writeBatch after kept bytes: %v", err)
+	}
+	if !bytes.Equal(got[len(big):], report) {
+		t.Fatal("the report did not follow the kept bytes")
 	}
 }
