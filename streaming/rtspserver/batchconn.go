@@ -178,21 +178,7 @@ func (b *batchConn) writeHeld(timeout time.Duration) error {
 	if b.held == nil {
 		return nil
 	}
-	if b.armed {
-		b.armed = false
-		b.timer.Stop()
-	}
-	if err := b.renewDeadline(timeout); err != nil {
-		b.err = err
-		return err
-	}
-	held := b.held
-	b.held = nil
-	_, err := b.Conn.Write(*held)
-	if cap(*held) <= 2*batchMax { // an IDR's remainder may have grown it
-		*held = (*held)[:0]
-		batchBufs.Put(held)
-	}
+	err := b.sendHeld(b.renewDeadline(timeout))
 	if err != nil {
 		b.err = err
 	}
@@ -265,21 +251,35 @@ func (b *batchConn) flushKept(timeout time.Duration) error {
 	return b.writeHeld(timeout)
 }
 
-// flush writes what is held; b.mu is held.
-func (b *batchConn) flush() error {
+// flush writes what is held with the deadline gortsplib asked for; b.mu
+// is held.
+func (b *batchConn) flush() error { return b.sendHeld(b.applyDeadline()) }
+
+// sendHeld writes what is held unless setting its deadline failed
+// (deadlineErr), and recycles the buffer; b.mu is held.
+func (b *batchConn) sendHeld(deadlineErr error) error {
 	if b.armed {
 		b.armed = false
 		b.timer.Stop()
 	}
 	held := b.held
 	b.held = nil
-	err := b.applyDeadline()
+	err := deadlineErr
 	if err == nil {
 		_, err = b.Conn.Write(*held)
 	}
-	*held = (*held)[:0]
-	batchBufs.Put(held)
+	putBatchBuf(held)
 	return err
+}
+
+// putBatchBuf recycles a hold buffer; one that an IDR's remainder grew far
+// past batchMax is left to the collector.
+func putBatchBuf(bp *[]byte) {
+	if cap(*bp) > 2*batchMax {
+		return
+	}
+	*bp = (*bp)[:0]
+	batchBufs.Put(bp)
 }
 
 func (b *batchConn) timedFlush() {
@@ -325,8 +325,7 @@ func (b *batchConn) Close() error {
 	b.timer.Stop()
 	b.armed = false
 	if b.held != nil {
-		*b.held = (*b.held)[:0]
-		batchBufs.Put(b.held)
+		putBatchBuf(b.held)
 		b.held = nil
 	}
 	if b.err == nil {

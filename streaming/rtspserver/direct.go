@@ -140,10 +140,8 @@ func (t *directOut) deliver(ps []*streaming.Packet) (lost int) {
 	bp := batchBufs.Get().(*[]byte)
 	buf := t.frame((*bp)[:0], ps)
 	res, err := t.conn.tryWrite(buf, t.timeout)
-	if cap(buf) <= 2*batchMax {
-		*bp = buf[:0]
-		batchBufs.Put(bp)
-	}
+	*bp = buf
+	putBatchBuf(bp)
 	if err != nil {
 		// The connection failed: its session ends, as when the writer
 		// goroutine fails.
@@ -160,12 +158,18 @@ func (t *directOut) deliver(ps []*streaming.Packet) (lost int) {
 	if res == tryNotWritten {
 		lost = t.q.PushAll(ps)
 	}
+	t.handOver()
+	return lost
+}
+
+// handOver gives the output to the writer goroutine: what tryWrite kept,
+// then the queue; t.mu is held.
+func (t *directOut) handOver() {
 	t.busy = true
 	select {
 	case t.kick <- struct{}{}:
 	default:
 	}
-	return lost
 }
 
 // deliverOne is deliver for a single packet.
@@ -255,11 +259,7 @@ func (t *directOut) control(frame []byte) {
 		if !t.busy {
 			res, err := t.conn.tryWrite(frame, t.timeout)
 			if err == nil && res == tryKept {
-				t.busy = true
-				select {
-				case t.kick <- struct{}{}:
-				default:
-				}
+				t.handOver()
 			}
 			if err != nil || res != tryNotWritten {
 				t.mu.Unlock()
@@ -377,8 +377,8 @@ func (t *directOut) writeTCP(ps []*streaming.Packet) error {
 	if err == nil && len(buf) > 0 {
 		err = t.conn.writeBatch(buf, t.timeout)
 	}
-	*bp = buf[:0]
-	batchBufs.Put(bp)
+	*bp = buf
+	putBatchBuf(bp)
 	return err
 }
 

@@ -92,8 +92,8 @@ func (r *reader) WritePacket(p *streaming.Packet) bool {
 		r.flush()
 		return r.send(p)
 	}
-	// The reader's own writer wakes once per access unit: its last packet
-	// goes into the queue together with the held ones.
+	// An access unit goes out whole: its last packet together with the
+	// held ones (written inline, or queued for the reader's goroutine).
 	if len(r.held) > 0 {
 		p.Retain()
 		r.held = append(r.held, p)
@@ -119,8 +119,8 @@ func (r *reader) releaseHeld() {
 	}
 }
 
-// push queues the held packets. Those dropped now were accepted earlier,
-// so they are counted on the stream here.
+// push delivers the held packets to the reader's writer. Those dropped now
+// were accepted earlier, so they are counted on the stream here.
 func (r *reader) push() {
 	if len(r.held) == 0 {
 		return
