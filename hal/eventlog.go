@@ -10,12 +10,3 @@ type EventLog interface {
 	Error(msg string) error
 	Close() error
 }
-
-// nopEventLog stands in when the event log cannot be opened: missing the
-// event log must not stop the service.
-type nopEventLog struct{}
-
-func (nopEventLog) Info(string) error    { return nil }
-func (nopEventLog) Warning(string) error { return nil }
-func (nopEventLog) Error(string) error   { return nil }
-func (nopEventLog) Close() error         { return nil }

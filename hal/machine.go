@@ -179,13 +179,19 @@ func (m *Machine) cpuPercent(ctx context.Context) (float64, error) {
 // goes offline).
 func busyPercent(a, b cpu.TimesStat) float64 {
 	idle := func(t cpu.TimesStat) float64 { return t.Idle + t.Iowait }
-	total := b.Total() - a.Total()
+	total := cpuTotal(b) - cpuTotal(a)
 	if total <= 0 {
 		return 0
 	}
 	busy := total - (idle(b) - idle(a))
 	pct := busy / total * 100
 	return min(max(pct, 0), 100)
+}
+
+// cpuTotal is the time a CPU counted in every state. Guest time is left
+// out: Linux already counts it in user and nice.
+func cpuTotal(t cpu.TimesStat) float64 {
+	return t.User + t.System + t.Idle + t.Nice + t.Iowait + t.Irq + t.Softirq + t.Steal
 }
 
 // existingDir returns dir or its nearest existing parent: the data

@@ -124,3 +124,8 @@ func (n *notifier) watchdog(ready, done <-chan struct{}, interval time.Duration)
 func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
+
+// withReady returns ctx carrying f, called at most once by Ready.
+func withReady(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, readyKey{}, sync.OnceFunc(f))
+}

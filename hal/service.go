@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 )
 
@@ -121,11 +120,6 @@ func (s ServiceState) String() string {
 // hands to run, so the agent can report readiness without hal exposing
 // per-platform state.
 type readyKey struct{}
-
-// withReady returns ctx carrying f, called at most once by Ready.
-func withReady(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, readyKey{}, sync.OnceFunc(f))
-}
 
 // Ready tells the service manager that the agent is up (its listeners are
 // open): systemd's READY=1 for a Type=notify unit, which also starts the

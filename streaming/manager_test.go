@@ -3,7 +3,6 @@ package streaming
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,7 +117,6 @@ func TestAcquireErrors(t *testing.T) {
 }
 
 type closeRecorder struct {
-	mu     sync.Mutex
 	closed chan error
 }
 

@@ -43,7 +43,6 @@ type Camera struct {
 	done     chan struct{}
 	silent   atomic.Bool
 	frame    int
-	seq      uint16
 	readers  atomic.Int32
 	describe atomic.Int32
 	sessions atomic.Int32

@@ -310,7 +310,7 @@ func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, action au
 		var a headers.Authorization
 		if err := a.Unmarshal(h); err == nil {
 			if a.Method == headers.AuthMethodBasic {
-				ar.User, ar.Pass = a.BasicUser, a.BasicPass
+				ar.User, ar.Pass = a.Username, a.BasicPass
 			} else {
 				ar.User = a.Username
 				ar.VerifyPlain = func(u, p string) bool { return c.VerifyCredentials(req, u, p) }

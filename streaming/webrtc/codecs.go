@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
@@ -313,12 +312,4 @@ func h264Reorders(spsNALU []byte) (reorders, known bool) {
 		return false, true
 	}
 	return false, false
-}
-
-// profileString is the profile-level-id of an SPS, for logs.
-func profileString(sps []byte) string {
-	if len(sps) < 4 {
-		return ""
-	}
-	return strconv.FormatUint(uint64(sps[1])<<16|uint64(sps[2])<<8|uint64(sps[3]), 16)
 }

@@ -71,7 +71,7 @@ func TestAgentsStatusAndSend(t *testing.T) {
 	if _, err := c.Command(short, "cg-a", "ping", nil); !errors.Is(err, fleet.ErrNoReply) {
 		t.Fatalf("command nobody answers: %v", err)
 	}
-	if fleet.NewID() == fleet.NewID() {
+	if a, b := fleet.NewID(), fleet.NewID(); a == b {
 		t.Fatal("ids repeat")
 	}
 }
