@@ -98,13 +98,97 @@ func decodeInto(c *Config, b []byte, name string) error {
 	}
 	keys := map[int]string{}
 	indexKeys(&root, "", keys)
+	var nulls []nullEdit
+	findNulls(&root, reflect.ValueOf(c).Elem(), &nulls)
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	err := dec.Decode(c)
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
+	if err != nil && !errors.Is(err, io.EOF) {
+		return yamlErr(name, keys, err)
 	}
-	return yamlErr(name, keys, err)
+	for _, e := range nulls {
+		e.apply()
+	}
+	return nil
+}
+
+// nullEdit is what a null value on a map means. yaml.v3 alone would keep
+// an entry set to null and empty a whole map set to null; on top of the
+// defaults the file means otherwise:
+//   - `paths: {demo: null}` removes the entry demo. Naming an entry the
+//     defaults do not have removes nothing and is no error, so a file stays
+//     valid when a release drops a default entry.
+//   - `paths:` left null (every entry commented out) adds nothing and keeps
+//     the defaults, as an empty `rtsp:` section keeps the rtsp defaults.
+type nullEdit struct {
+	field reflect.Value // the map field, settable
+	keep  reflect.Value // its value before the decode, when the whole map was null
+	drop  []string      // entries set to null
+}
+
+func (e nullEdit) apply() {
+	if e.keep.IsValid() {
+		e.field.Set(e.keep)
+		return
+	}
+	for _, k := range e.drop {
+		e.field.SetMapIndex(reflect.ValueOf(k).Convert(e.field.Type().Key()), reflect.Value{})
+	}
+}
+
+// findNulls walks n alongside the struct v and records the null values
+// that land on string-keyed maps.
+func findNulls(n *yaml.Node, v reflect.Value, out *[]nullEdit) {
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			findNulls(c, v, out)
+		}
+		return
+	}
+	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		f, ok := fieldByTag(v, n.Content[i].Value)
+		if !ok {
+			continue // an unknown key: the decoder reports it
+		}
+		val := n.Content[i+1]
+		switch {
+		case f.Kind() == reflect.Struct:
+			findNulls(val, f, out)
+		case f.Kind() == reflect.Map && f.Type().Key().Kind() == reflect.String:
+			if isNull(val) {
+				*out = append(*out, nullEdit{field: f, keep: reflect.ValueOf(f.Interface())})
+				continue
+			}
+			if val.Kind != yaml.MappingNode {
+				continue
+			}
+			e := nullEdit{field: f}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				if isNull(val.Content[j+1]) {
+					e.drop = append(e.drop, val.Content[j].Value)
+				}
+			}
+			if len(e.drop) > 0 {
+				*out = append(*out, e)
+			}
+		}
+	}
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+// fieldByTag returns the field of struct v whose yaml name is name.
+func fieldByTag(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
 }
 
 // yamlErr converts yaml.v3 errors ("line 3: field x not found in type

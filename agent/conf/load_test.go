@@ -158,3 +158,30 @@ func FuzzLoad(f *testing.F) {
 		_ = decodeInto(&c, []byte(body), "fuzz")
 	})
 }
+
+func TestNullRemovesMapEntry(t *testing.T) {
+	c, err := Load(writeFile(t, "paths:\n  demo: null\n  ghost: ~\n  cam1:\n    source: demo\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Paths["demo"]; ok {
+		t.Errorf("demo: null kept the default entry: %v", c.Paths)
+	}
+	if _, ok := c.Paths["ghost"]; ok {
+		t.Errorf("null for a name the defaults lack made an entry: %v", c.Paths)
+	}
+	if _, ok := c.Paths["all_others"]; !ok || c.Paths["cam1"].Source != "demo" {
+		t.Errorf("other entries lost: %v", c.Paths)
+	}
+	// A section left empty (every entry commented out) keeps the defaults,
+	// as an empty rtsp: section does.
+	for _, body := range []string{"paths:\n  # cam1:\n  #   source: demo\n", "paths: null\n", "paths: {}\n"} {
+		c, err := Load(writeFile(t, body), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Paths["demo"]; !ok || len(c.Paths) != 2 {
+			t.Errorf("%q: default paths not kept: %v", body, c.Paths)
+		}
+	}
+}
