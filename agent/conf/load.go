@@ -100,9 +100,16 @@ func (e *Error) locate(file string, fromEnv map[string]bool) {
 	}
 	e.alt = nil
 	for _, c := range cands {
-		if env := "CAMGATE_" + strings.ToUpper(strings.ReplaceAll(c.Key, ".", "_")); fromEnv[env] {
-			e.File, e.Key, e.Msg = "environment", env, c.Msg
-			return
+		// The variable may set an enclosing key: CAMGATE_AUTH_USERS for
+		// auth.users[1].ips[0].
+		for k := c.Key; k != ""; k = parentKey(k) {
+			if env := "CAMGATE_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_")); fromEnv[env] {
+				e.File, e.Key, e.Msg = "environment", env, c.Msg
+				if k != c.Key {
+					e.Msg = c.Key + ": " + c.Msg
+				}
+				return
+			}
 		}
 	}
 	e.File = file

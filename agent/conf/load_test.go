@@ -99,6 +99,12 @@ func TestEnvOverrides(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "environment: CAMGATE_AGENT_LOGLEVEL") || strings.Contains(err.Error(), ".yml") {
 		t.Fatalf("invalid env value: %v", err)
 	}
+	// A list set by a variable: its item is named after the variable.
+	_, err = Load(writeFile(t, "auth:\n  users:\n    - {user: any, ips: [10.0.0.1], permissions: [{action: read}]}\n"),
+		[]string{`CAMGATE_AUTH_USERS=[{user: any, ips: [10.0.0.1/33], permissions: [{action: read}]}]`})
+	if err == nil || !strings.HasPrefix(err.Error(), "environment: CAMGATE_AUTH_USERS: auth.users[0].ips[0]: ") {
+		t.Fatalf("invalid env list: %v", err)
+	}
 }
 
 // errorCases each hold a file and the fragments its error must contain.
