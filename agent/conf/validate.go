@@ -169,13 +169,13 @@ func checkClashes(ls []listener) error {
 			if a.network != b.network {
 				continue
 			}
-			ha, pa, _ := net.SplitHostPort(a.addr)
-			hb, pb, _ := net.SplitHostPort(b.addr)
-			if pa != pb || pa == "0" || !hostsOverlap(ha, hb) {
+			ha, pa := splitPort(a.addr)
+			hb, pb := splitPort(b.addr)
+			if pa != pb || pa == 0 || !hostsOverlap(ha, hb) {
 				continue
 			}
 			clash := func(x, y listener) *Error {
-				return &Error{Key: x.key, Msg: fmt.Sprintf("%s port %s of %q is also bound by %s (%q)", x.network, pa, x.addr, y.key, y.addr)}
+				return &Error{Key: x.key, Msg: fmt.Sprintf("%s port %d of %q is also bound by %s (%q)", x.network, pa, x.addr, y.key, y.addr)}
 			}
 			e := clash(b, a)
 			e.alt = clash(a, b)
@@ -185,11 +185,19 @@ func checkClashes(ls []listener) error {
 	return nil
 }
 
+// splitPort splits an address validateAddr accepted.
+func splitPort(addr string) (host string, port uint64) {
+	host, ps, _ := net.SplitHostPort(addr)
+	port, _ = strconv.ParseUint(ps, 10, 16)
+	return host, port
+}
+
 // hostsOverlap tells whether listening on both hosts (same port and
 // protocol) clashes. An empty host or [::] listens on every address of
 // both families (Go binds dual-stack), 0.0.0.0 on every IPv4 one;
 // "localhost" is 127.0.0.1, the address Go binds for it. Other names
-// clash only with themselves.
+// clash with the wildcards (they may resolve to anything) and with
+// themselves.
 func hostsOverlap(a, b string) bool {
 	ipa, ipb := hostIP(a), hostIP(b)
 	for _, p := range [][2]net.IP{{ipa, ipb}, {ipb, ipa}} {
@@ -219,10 +227,8 @@ func hostIP(h string) net.IP {
 // checkRTPPorts applies gortsplib's rule for the server's UDP ports: RTP
 // on an even port, RTCP on the next one.
 func checkRTPPorts(rtp, rtcp string) error {
-	_, ps, _ := net.SplitHostPort(rtp)
-	_, cs, _ := net.SplitHostPort(rtcp)
-	p, _ := strconv.Atoi(ps)
-	c, _ := strconv.Atoi(cs)
+	_, p := splitPort(rtp)
+	_, c := splitPort(rtcp)
 	if p%2 != 0 {
 		return &Error{Key: "rtsp.rtpAddress", Msg: fmt.Sprintf("RTP port %d must be even (RTCP takes the next one)", p)}
 	}
