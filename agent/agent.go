@@ -144,22 +144,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	}
 	a.rtsp = rtspserver.New(ro, a.paths, a.auth)
 
-	if w := cfg.WebRTC; w.Address != "" {
-		wo := webrtc.Options{
-			Address:               w.Address,
-			ICEUDPMuxAddress:      w.ICEUDPMuxAddress,
-			ICETCPMuxAddress:      w.ICETCPMuxAddress,
-			IPsFromInterfaces:     w.IPsFromInterfaces,
-			IPsFromInterfacesList: w.IPsFromInterfacesList,
-			AdditionalHosts:       w.AdditionalHosts,
-			Paths:                 a.paths,
-			Lister:                a.paths,
-			Auth:                  a.auth,
-			Logger:                a.log,
-		}
-		for _, s := range w.ICEServers {
-			wo.ICEServers = append(wo.ICEServers, webrtc.ICEServer{URL: s.URL, Username: s.Username, Password: string(s.Password)})
-		}
+	if cfg.WebRTC.Address != "" {
+		wo := webrtcOptions(cfg.WebRTC)
+		wo.Paths, wo.Lister, wo.Auth, wo.Logger = a.paths, a.paths, a.auth, a.log
 		// New binds its sockets; Run closes them.
 		if a.webrtc, err = webrtc.New(wo); err != nil {
 			return nil, fmt.Errorf("webrtc: %w", err)

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/hal"
 	clog "github.com/camgate/camgate/internal/log"
 )
@@ -75,7 +74,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
-	cfg, err := conf.Load(file, os.Environ())
+	cfg, err := loadConfig(file, os.Environ())
 	if err != nil {
 		fmt.Fprintln(stderr, "camgate: config:", err)
 		return 1
@@ -100,7 +99,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			file = hal.DefaultConfigFile()
 		}
 	}
-	cfg, err := conf.Load(file, os.Environ())
+	cfg, err := loadConfig(file, os.Environ())
 	if err != nil {
 		startFailure(asService, stderr, "camgate: config: "+err.Error())
 		return 1

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/hal"
 )
 
@@ -121,7 +120,7 @@ func serviceConfigFile(file string) (string, error) {
 		}
 		file = def
 	}
-	if _, err := conf.Load(file, nil); err != nil {
+	if _, err := loadConfig(file, nil); err != nil {
 		return "", fmt.Errorf("check config: %w", err)
 	}
 	return file, nil

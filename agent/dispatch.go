@@ -306,10 +306,13 @@ func (d *dispatcher) configGet(_ context.Context, _ *request) (any, error) {
 }
 
 // pathListing is one entry of paths.list: the configuration (redacted)
-// with the live figures when the path exists now.
+// with the live figures when the path exists now. Origin is "file" or
+// "fleet" for the entries; a live path made by a catch-all entry (a
+// publisher on an all_others name, a reader of a "~regexp" name) is listed
+// too, with that entry's name as its origin and the entry's conf.
 type pathListing struct {
 	Name   string        `json:"name"`
-	Origin string        `json:"origin"` // file | fleet
+	Origin string        `json:"origin"` // file | fleet | all_others | ~regexp
 	Conf   conf.PathConf `json:"conf"`
 	*streaming.PathInfo
 }
@@ -335,6 +338,16 @@ func (d *dispatcher) pathsList(_ context.Context, _ *request) (any, error) {
 		if _, inFile := d.cfg.Paths[name]; !inFile {
 			out = append(out, d.listing(name, "fleet", pc))
 		}
+	}
+	for _, info := range d.paths.Paths() {
+		if info.Entry == "" {
+			continue
+		}
+		_, inFile := d.cfg.Paths[info.Name]
+		if _, inFleet := fleet[info.Name]; inFile || inFleet {
+			continue
+		}
+		out = append(out, pathListing{Name: info.Name, Origin: info.Entry, Conf: d.cfg.Paths[info.Entry], PathInfo: &info})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if out == nil {

@@ -154,12 +154,14 @@ func (m *Manager) lookup(name string) (*path, error) {
 	for _, e := range m.regexps {
 		if e.re.MatchString(name) {
 			p := newPath(m, name, e.conf, true)
+			p.entry = e.name
 			m.paths[name] = p
 			return p, nil
 		}
 	}
 	if m.catch != nil {
 		p := newPath(m, name, *m.catch, true)
+		p.entry = CatchAll
 		m.paths[name] = p
 		return p, nil
 	}
@@ -326,6 +328,10 @@ type PathInfo struct {
 	Reconnects uint64  `json:"reconnects"`
 	Dropped    uint64  `json:"dropped"` // packets lost by slow readers
 	LastError  string  `json:"lastError,omitempty"`
+	// Entry is the all_others or "~regexp" entry a dynamic path was made
+	// from; "" for a configured name. The agent's listing reports it as
+	// the path's origin.
+	Entry string `json:"-"`
 }
 
 // Paths lists the paths that exist now (configured names and dynamic

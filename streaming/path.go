@@ -24,6 +24,9 @@ type path struct {
 	conf    PathConfig
 	dynamic bool // created from a regexp or all_others entry, removed when unused
 	log     zerolog.Logger
+	// entry is the all_others or "~regexp" entry a dynamic path was made
+	// from; set before the path is shared and never changed.
+	entry string
 
 	counters Counters
 
@@ -442,6 +445,7 @@ func (p *path) info() PathInfo {
 		OnDemand:  p.conf.onDemand(),
 		Readers:   p.leases,
 		LastError: p.lastErr,
+		Entry:     p.entry,
 	}
 	if p.stream != nil {
 		inf.Tracks = describeTracks(p.stream.desc)

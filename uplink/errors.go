@@ -8,13 +8,13 @@ var (
 	ErrNotConnected = errors.New("not connected to the broker")
 
 	// ErrBadTopic is returned by New for a prefix or agent id that cannot
-	// be used in a topic (empty, wildcards, slashes in the id, "all").
+	// be used in a topic (see ValidateAgentID and ValidateTopicPrefix).
 	ErrBadTopic = errors.New("unusable topic prefix or agent id")
 
 	// ErrRunning is returned by a second call of Client.Run.
 	ErrRunning = errors.New("uplink client already running")
 
-	// ErrBadBroker is returned by New for a broker URL with an unsupported
-	// scheme.
+	// ErrBadBroker is returned by New and CheckBroker for a broker URL with
+	// an unsupported scheme, no host or a bad port.
 	ErrBadBroker = errors.New("unsupported broker url")
 )

@@ -7,21 +7,38 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 )
+
+// CheckBroker checks a broker URL as New does and tells whether it wants
+// TLS (and so the TLS files). The errors wrap ErrBadBroker and never hold
+// the URL (it may carry a password).
+func CheckBroker(broker string) (tls bool, err error) {
+	return brokerScheme(broker)
+}
 
 // brokerScheme checks the broker URL and tells whether it wants TLS.
 func brokerScheme(broker string) (secure bool, err error) {
 	u, err := url.Parse(broker)
-	if err != nil || u.Host == "" {
-		return false, fmt.Errorf("broker: %w", ErrBadBroker)
+	if err != nil {
+		return false, fmt.Errorf("broker: not a URL: %w", ErrBadBroker)
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ws":
-		return false, nil
 	case "ssl", "tls", "mqtts", "wss":
-		return true, nil
+		secure = true
+	default:
+		return false, fmt.Errorf("broker scheme %q (want tcp, ssl, ws or wss): %w", u.Scheme, ErrBadBroker)
 	}
-	return false, fmt.Errorf("broker scheme %q (want tcp, ssl, ws or wss): %w", u.Scheme, ErrBadBroker)
+	if u.Hostname() == "" {
+		return false, fmt.Errorf("broker: missing host: %w", ErrBadBroker)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return false, fmt.Errorf("broker: port %s is not from 1 to 65535: %w", p, ErrBadBroker)
+		}
+	}
+	return secure, nil
 }
 
 // LoadTLS builds the client TLS config from PEM files: ca pins the broker's

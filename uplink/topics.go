@@ -3,6 +3,8 @@ package uplink
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Outbox kinds: the topic below P/ID/ an outbox message is published on.
@@ -22,13 +24,65 @@ type Topics struct {
 
 // NewTopics checks prefix and id and returns their topics.
 func NewTopics(prefix, id string) (Topics, error) {
-	if prefix == "" || strings.ContainsAny(prefix, "+#") || strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") {
-		return Topics{}, fmt.Errorf("topic prefix %q: %w", prefix, ErrBadTopic)
+	if err := ValidateTopicPrefix(prefix); err != nil {
+		return Topics{}, err
 	}
-	if id == "" || id == BroadcastID || strings.ContainsAny(id, "+#/") {
-		return Topics{}, fmt.Errorf("agent id %q: %w", id, ErrBadTopic)
+	if err := ValidateAgentID(id); err != nil {
+		return Topics{}, err
 	}
 	return Topics{Prefix: prefix, ID: id}, nil
+}
+
+// MaxAgentIDLen bounds an agent id in bytes: it is the MQTT client id too,
+// and 128 is the longest AWS IoT Core takes.
+const MaxAgentIDLen = 128
+
+// ValidateAgentID checks that id can be one MQTT topic level and the
+// client id: not empty, not the broadcast id "all", no '/', '+' or '#',
+// UTF-8 without control characters (MQTT forbids NUL), at most
+// MaxAgentIDLen bytes. The errors wrap ErrBadTopic.
+func ValidateAgentID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("agent id is empty: %w", ErrBadTopic)
+	case id == BroadcastID:
+		return fmt.Errorf("agent id %q is the id that addresses every agent: %w", id, ErrBadTopic)
+	case len(id) > MaxAgentIDLen:
+		return fmt.Errorf("agent id is %d bytes, at most %d: %w", len(id), MaxAgentIDLen, ErrBadTopic)
+	case strings.ContainsAny(id, "/+#"):
+		return fmt.Errorf("agent id %q: '/', '+' and '#' cannot be in an MQTT topic level: %w", id, ErrBadTopic)
+	}
+	return checkTopicText("agent id", id)
+}
+
+// ValidateTopicPrefix checks the topic prefix: not empty, no wildcards,
+// no '/' at either end, not starting with '$' (brokers keep those topics
+// for themselves), UTF-8 without control characters. The errors wrap
+// ErrBadTopic.
+func ValidateTopicPrefix(prefix string) error {
+	switch {
+	case prefix == "":
+		return fmt.Errorf("topic prefix is empty: %w", ErrBadTopic)
+	case strings.ContainsAny(prefix, "+#"):
+		return fmt.Errorf("topic prefix %q: MQTT wildcards '+' and '#' cannot be in a topic name: %w", prefix, ErrBadTopic)
+	case strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/"):
+		return fmt.Errorf("topic prefix %q: no '/' at the start or the end: %w", prefix, ErrBadTopic)
+	case strings.HasPrefix(prefix, "$"):
+		return fmt.Errorf("topic prefix %q: topics starting with '$' are the broker's: %w", prefix, ErrBadTopic)
+	}
+	return checkTopicText("topic prefix", prefix)
+}
+
+func checkTopicText(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not UTF-8: %w", what, ErrBadTopic)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s %q: control character %U: %w", what, s, r, ErrBadTopic)
+		}
+	}
+	return nil
 }
 
 func (t Topics) base() string { return t.Prefix + "/" + t.ID + "/" }

@@ -3,7 +3,10 @@
 // and validation. Error messages name the file, the line and the key.
 //
 // conf knows nothing of the subsystems that consume it; the agent converts
-// these structs into each subsystem's options.
+// these structs into each subsystem's options. A rule a subsystem owns (an
+// MQTT topic level, a password hash format, a STUN URL) stays with that
+// subsystem: the agent hands it to Load as a Check, so that loading
+// refuses what the subsystem would, with the same file:line:key errors.
 package conf
 
 // Config is the whole configuration.

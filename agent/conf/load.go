@@ -23,6 +23,11 @@ type Error struct {
 	Line int    // 0 when unknown
 	Key  string // dotted key such as "paths.cam1.source"; may be empty
 	Msg  string
+
+	// alt is the same problem told from another key (the other side of a
+	// port clash): Load names it instead when only it was set by the
+	// file or the environment.
+	alt *Error
 }
 
 func (e *Error) Error() string {
@@ -38,10 +43,16 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Check is a validation added by a consumer of the configuration: a rule
+// a subsystem owns (an MQTT topic level, a password hash format), so that
+// loading refuses what that subsystem would. It returns an *Error with Key
+// set; Load fills in the file and the line.
+type Check func(*Config) error
+
 // Load returns the effective configuration: embedded defaults, then file
 // (when not empty), then environment overrides from environ (KEY=VALUE
-// entries, as os.Environ returns), then Validate.
-func Load(file string, environ []string) (*Config, error) {
+// entries, as os.Environ returns), then Validate and the checks.
+func Load(file string, environ []string, checks ...Check) (*Config, error) {
 	var c Config
 	if err := decodeInto(&c, configs.Default, "embedded defaults"); err != nil {
 		return nil, err
@@ -60,24 +71,75 @@ func Load(file string, environ []string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Validate(); err != nil {
+	err = c.Validate()
+	for _, check := range checks {
+		if err != nil {
+			break
+		}
+		err = check(&c)
+	}
+	if err != nil {
 		var ce *Error
 		if errors.As(err, &ce) && ce.File == "" {
-			// A value set by the environment is blamed on its variable,
-			// not on the file line it replaced.
-			if env := "CAMGATE_" + strings.ToUpper(strings.ReplaceAll(ce.Key, ".", "_")); fromEnv[env] {
-				ce.File, ce.Key = "environment", env
-				return nil, err
-			}
-			ce.File = file
-			if ce.File == "" {
-				ce.File = "embedded defaults"
-			}
-			ce.Line = lineOfKey(fileBytes(file), ce.Key)
+			ce.locate(file, fromEnv)
 		}
 		return nil, err
 	}
 	return &c, nil
+}
+
+// locate fills in where a validation error comes from. A value set by the
+// environment is blamed on its variable, not on the file line it
+// replaced; otherwise the line of the key in the file, or of its nearest
+// enclosing key when the file leaves the key out (a missing key, a
+// default).
+func (e *Error) locate(file string, fromEnv map[string]bool) {
+	cands := []Error{*e}
+	if e.alt != nil {
+		cands = append(cands, *e.alt)
+	}
+	e.alt = nil
+	for _, c := range cands {
+		// The variable may set an enclosing key: CAMGATE_AUTH_USERS for
+		// auth.users[1].ips[0].
+		for k := c.Key; k != ""; k = parentKey(k) {
+			if env := "CAMGATE_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_")); fromEnv[env] {
+				e.File, e.Key, e.Msg = "environment", env, c.Msg
+				if k != c.Key {
+					e.Msg = c.Key + ": " + c.Msg
+				}
+				return
+			}
+		}
+	}
+	e.File = file
+	if e.File == "" {
+		e.File = "embedded defaults"
+	}
+	lines := keyLines(fileBytes(file))
+	for _, c := range cands {
+		if l := lines[c.Key]; l > 0 {
+			e.Line, e.Key, e.Msg = l, c.Key, c.Msg
+			return
+		}
+	}
+	for _, c := range cands {
+		for k := parentKey(c.Key); k != ""; k = parentKey(k) {
+			if l := lines[k]; l > 0 {
+				e.Line, e.Key, e.Msg = l, c.Key, c.Msg
+				return
+			}
+		}
+	}
+}
+
+// parentKey is "a.b" for "a.b.c" and "a.b[2]", "" for "a".
+func parentKey(k string) string {
+	i := strings.LastIndexAny(k, ".[")
+	if i <= 0 {
+		return ""
+	}
+	return k[:i]
 }
 
 func fileBytes(file string) []byte {
@@ -98,13 +160,107 @@ func decodeInto(c *Config, b []byte, name string) error {
 	}
 	keys := map[int]string{}
 	indexKeys(&root, "", keys)
+	var nulls []nullEdit
+	findNulls(&root, reflect.ValueOf(c).Elem(), &nulls)
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	err := dec.Decode(c)
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
+	if err != nil && !errors.Is(err, io.EOF) {
+		return yamlErr(name, keys, err)
 	}
-	return yamlErr(name, keys, err)
+	if err == nil {
+		// A second document would be ignored without a word: the settings
+		// in it would silently not apply.
+		var next yaml.Node
+		if err := dec.Decode(&next); err == nil {
+			return &Error{File: name, Line: docLine(&next), Msg: "more than one YAML document: the file must hold one (remove the --- line)"}
+		} else if !errors.Is(err, io.EOF) {
+			return yamlErr(name, keys, err)
+		}
+	}
+	for _, e := range nulls {
+		e.apply()
+	}
+	return nil
+}
+
+// nullEdit is what a null value on a map means. yaml.v3 alone would keep
+// an entry set to null and empty a whole map set to null; on top of the
+// defaults the file means otherwise:
+//   - `paths: {demo: null}` removes the entry demo. Naming an entry the
+//     defaults do not have removes nothing and is no error, so a file stays
+//     valid when a release drops a default entry.
+//   - `paths:` left null (every entry commented out) adds nothing and keeps
+//     the defaults, as an empty `rtsp:` section keeps the rtsp defaults.
+type nullEdit struct {
+	field reflect.Value // the map field, settable
+	keep  reflect.Value // its value before the decode, when the whole map was null
+	drop  []string      // entries set to null
+}
+
+func (e nullEdit) apply() {
+	if e.keep.IsValid() {
+		e.field.Set(e.keep)
+		return
+	}
+	for _, k := range e.drop {
+		e.field.SetMapIndex(reflect.ValueOf(k).Convert(e.field.Type().Key()), reflect.Value{})
+	}
+}
+
+// findNulls walks n alongside the struct v and records the null values
+// that land on string-keyed maps.
+func findNulls(n *yaml.Node, v reflect.Value, out *[]nullEdit) {
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			findNulls(c, v, out)
+		}
+		return
+	}
+	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		f, ok := fieldByTag(v, n.Content[i].Value)
+		if !ok {
+			continue // an unknown key: the decoder reports it
+		}
+		val := n.Content[i+1]
+		switch {
+		case f.Kind() == reflect.Struct:
+			findNulls(val, f, out)
+		case f.Kind() == reflect.Map && f.Type().Key().Kind() == reflect.String:
+			if isNull(val) {
+				*out = append(*out, nullEdit{field: f, keep: reflect.ValueOf(f.Interface())})
+				continue
+			}
+			if val.Kind != yaml.MappingNode {
+				continue
+			}
+			e := nullEdit{field: f}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				if isNull(val.Content[j+1]) {
+					e.drop = append(e.drop, val.Content[j].Value)
+				}
+			}
+			if len(e.drop) > 0 {
+				*out = append(*out, e)
+			}
+		}
+	}
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+// fieldByTag returns the field of struct v whose yaml name is name.
+func fieldByTag(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
 }
 
 // yamlErr converts yaml.v3 errors ("line 3: field x not found in type
@@ -174,24 +330,52 @@ func indexKeys(n *yaml.Node, prefix string, out map[int]string) {
 	}
 }
 
-// lineOfKey finds the line of a dotted key in a YAML document, 0 if absent.
-func lineOfKey(b []byte, key string) int {
-	if key == "" || len(b) == 0 {
-		return 0
+// docLine is the line a document's content starts on.
+func docLine(n *yaml.Node) int {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		return n.Content[0].Line
 	}
+	return n.Line
+}
+
+// keyLines maps every dotted key and list item of a YAML document
+// ("auth.users[1].ips[0]") to the line it is on.
+func keyLines(b []byte) map[string]int {
+	out := map[string]int{}
 	var root yaml.Node
-	if yaml.Unmarshal(b, &root) != nil {
-		return 0
+	if len(b) == 0 || yaml.Unmarshal(b, &root) != nil {
+		return out
 	}
-	keys := map[int]string{}
-	indexKeys(&root, "", keys)
-	best := 0
-	for line, k := range keys {
-		if k == key && (best == 0 || line < best) {
-			best = line
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if prefix != "" {
+					p = prefix + "." + p
+				}
+				if _, ok := out[p]; !ok {
+					out[p] = n.Content[i].Line
+				}
+				walk(n.Content[i+1], p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := prefix + "[" + strconv.Itoa(i) + "]"
+				if _, ok := out[p]; !ok {
+					out[p] = c.Line
+				}
+				walk(c, p)
+			}
 		}
 	}
-	return best
+	walk(&root, "")
+	return out
 }
 
 // applyEnv applies CAMGATE_<SECTION>_<KEY>[_<SUBKEY>] overrides. Values are

@@ -99,6 +99,12 @@ func TestEnvOverrides(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "environment: CAMGATE_AGENT_LOGLEVEL") || strings.Contains(err.Error(), ".yml") {
 		t.Fatalf("invalid env value: %v", err)
 	}
+	// A list set by a variable: its item is named after the variable.
+	_, err = Load(writeFile(t, "auth:\n  users:\n    - {user: any, ips: [10.0.0.1], permissions: [{action: read}]}\n"),
+		[]string{`CAMGATE_AUTH_USERS=[{user: any, ips: [10.0.0.1/33], permissions: [{action: read}]}]`})
+	if err == nil || !strings.HasPrefix(err.Error(), "environment: CAMGATE_AUTH_USERS: auth.users[0].ips[0]: ") {
+		t.Fatalf("invalid env list: %v", err)
+	}
 }
 
 // errorCases each hold a file and the fragments its error must contain.
@@ -121,7 +127,6 @@ var errorCases = []struct {
 	{"bad cidr", "auth:\n  users:\n    - {user: any, ips: [10.0.0.0/33], permissions: [{action: read}]}\n", []string{"auth.users[0]", "ips"}},
 	{"bad action", "auth:\n  users:\n    - {user: any, permissions: [{action: fly}]}\n", []string{"auth.users[0]", "fly"}},
 	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
-	{"bad broker", "uplink:\n  broker: http://x\n", []string{":2", "uplink.broker"}},
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
 }
 
@@ -157,4 +162,69 @@ func FuzzLoad(f *testing.F) {
 		var c Config
 		_ = decodeInto(&c, []byte(body), "fuzz")
 	})
+}
+
+func TestNullRemovesMapEntry(t *testing.T) {
+	c, err := Load(writeFile(t, "paths:\n  demo: null\n  ghost: ~\n  cam1:\n    source: demo\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Paths["demo"]; ok {
+		t.Errorf("demo: null kept the default entry: %v", c.Paths)
+	}
+	if _, ok := c.Paths["ghost"]; ok {
+		t.Errorf("null for a name the defaults lack made an entry: %v", c.Paths)
+	}
+	if _, ok := c.Paths["all_others"]; !ok || c.Paths["cam1"].Source != "demo" {
+		t.Errorf("other entries lost: %v", c.Paths)
+	}
+	// A section left empty (every entry commented out) keeps the defaults,
+	// as an empty rtsp: section does.
+	for _, body := range []string{"paths:\n  # cam1:\n  #   source: demo\n", "paths: null\n", "paths: {}\n"} {
+		c, err := Load(writeFile(t, body), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Paths["demo"]; !ok || len(c.Paths) != 2 {
+			t.Errorf("%q: default paths not kept: %v", body, c.Paths)
+		}
+	}
+}
+
+func TestByteSizeBounds(t *testing.T) {
+	for s, want := range map[string]ByteSize{"64MiB": 64 << 20, "8589934591GiB": 8589934591 << 30, "9223372036854775807": MaxByteSize} {
+		if got, err := ParseByteSize(s); err != nil || got != want {
+			t.Errorf("%s: %d %v", s, got, err)
+		}
+	}
+	// Values that wrap uint64 or do not fit the int64 the consumers take.
+	for _, s := range []string{"8589934592GiB", "99999999999GiB", "9223372036854775808", "18446744073709551616"} {
+		if _, err := ParseByteSize(s); err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+}
+
+// TestKeyLines: errors inside lists name the item and its line, whether
+// the list is written in flow or block style; a key the file leaves out
+// is placed on the nearest enclosing one.
+func TestKeyLines(t *testing.T) {
+	p := writeFile(t, `auth:
+  users:
+    - {user: any, permissions: [{action: read}]}
+    - user: ops
+      pass: x
+      ips:
+        - 10.0.0.1
+        - 300.0.0.1
+      permissions: [{action: read}]
+`)
+	_, err := Load(p, nil)
+	if err == nil || !strings.Contains(err.Error(), p+":8: auth.users[1].ips[1]: ") {
+		t.Fatalf("got %v", err)
+	}
+	p = writeFile(t, "auth:\n  users:\n    - {user: any, permissions: [{action: read}]}\n    - {permissions: [{action: read}]}\n")
+	if _, err := Load(p, nil); err == nil || !strings.Contains(err.Error(), p+":4: auth.users[1].user: ") {
+		t.Fatalf("got %v", err)
+	}
 }

@@ -1,7 +1,9 @@
 package conf
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +74,7 @@ var byteUnits = []struct {
 // ParseByteSize parses "64MiB", "1000", "2GB".
 func ParseByteSize(s string) (ByteSize, error) {
 	s = strings.TrimSpace(s)
+	orig := s
 	mult := uint64(1)
 	for _, u := range byteUnits {
 		if strings.HasSuffix(s, u.suffix) {
@@ -80,11 +83,21 @@ func ParseByteSize(s string) (ByteSize, error) {
 		}
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("size %q is too large (at most %d bytes)", orig, uint64(MaxByteSize))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("invalid size %q (use e.g. 64MiB)", s)
 	}
+	if v > MaxByteSize/mult {
+		return 0, fmt.Errorf("size %q is too large (at most %d bytes)", orig, uint64(MaxByteSize))
+	}
 	return ByteSize(v * mult), nil
 }
+
+// MaxByteSize is the largest size accepted: the consumers (the Go
+// runtime's memory limit, the outbox bound) take an int64.
+const MaxByteSize = math.MaxInt64
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/camgate/camgate/internal/redact"
@@ -86,6 +88,19 @@ func ValidateSource(s string) error {
 	if u.Hostname() == "" {
 		return fmt.Errorf("source: URL %q has no host", redact.URL(s))
 	}
+	if err := checkURLPort(u); err != nil {
+		return fmt.Errorf("source: URL %q: %w", redact.URL(s), err)
+	}
+	return nil
+}
+
+// checkURLPort refuses a port url.Parse lets through but no dial can use.
+func checkURLPort(u *url.URL) error {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return fmt.Errorf("port %s is not from 1 to 65535", p)
+		}
+	}
 	return nil
 }
 
@@ -104,8 +119,123 @@ func validateAddr(key, a string, allowEmpty bool) error {
 		}
 		return &Error{Key: key, Msg: "missing address (host:port or :port)"}
 	}
-	if _, _, err := net.SplitHostPort(a); err != nil {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
 		return &Error{Key: key, Msg: fmt.Sprintf("invalid address %q (want host:port or :port)", a)}
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return &Error{Key: key, Msg: fmt.Sprintf("invalid port %q in %q: want a number from 0 to 65535", port, a)}
+	}
+	return nil
+}
+
+// defaultICEUDPMuxAddress is what the WebRTC server listens on when
+// webrtc.iceUDPMuxAddress is empty.
+const defaultICEUDPMuxAddress = ":8189"
+
+// listener is a socket the agent binds, named by its config key.
+type listener struct {
+	key, network, addr string
+}
+
+// listeners are the sockets the configuration makes the agent bind.
+func (c *Config) listeners() []listener {
+	ls := []listener{{"rtsp.address", "tcp", c.RTSP.Address}}
+	if slices.Contains(c.RTSP.Transports, "udp") {
+		ls = append(ls, listener{"rtsp.rtpAddress", "udp", c.RTSP.RTPAddress}, listener{"rtsp.rtcpAddress", "udp", c.RTSP.RTCPAddress})
+	}
+	if w := c.WebRTC; w.Address != "" {
+		ice := w.ICEUDPMuxAddress
+		if ice == "" {
+			ice = defaultICEUDPMuxAddress
+		}
+		ls = append(ls, listener{"webrtc.address", "tcp", w.Address}, listener{"webrtc.iceUDPMuxAddress", "udp", ice})
+		if w.ICETCPMuxAddress != "" {
+			ls = append(ls, listener{"webrtc.iceTCPMuxAddress", "tcp", w.ICETCPMuxAddress})
+		}
+	}
+	if c.API.Address != "" {
+		ls = append(ls, listener{"api.address", "tcp", c.API.Address})
+	}
+	return ls
+}
+
+// checkClashes refuses two listeners of one protocol on the same port of
+// overlapping addresses: the second bind would fail at start.
+func checkClashes(ls []listener) error {
+	for j := range ls {
+		for i := range j {
+			a, b := ls[i], ls[j]
+			if a.network != b.network {
+				continue
+			}
+			ha, pa := splitPort(a.addr)
+			hb, pb := splitPort(b.addr)
+			if pa != pb || pa == 0 || !hostsOverlap(ha, hb) {
+				continue
+			}
+			clash := func(x, y listener) *Error {
+				return &Error{Key: x.key, Msg: fmt.Sprintf("%s port %d of %q is also bound by %s (%q)", x.network, pa, x.addr, y.key, y.addr)}
+			}
+			e := clash(b, a)
+			e.alt = clash(a, b)
+			return e
+		}
+	}
+	return nil
+}
+
+// splitPort splits an address validateAddr accepted.
+func splitPort(addr string) (host string, port uint64) {
+	host, ps, _ := net.SplitHostPort(addr)
+	port, _ = strconv.ParseUint(ps, 10, 16)
+	return host, port
+}
+
+// hostsOverlap tells whether listening on both hosts (same port and
+// protocol) clashes. An empty host or [::] listens on every address of
+// both families (Go binds dual-stack), 0.0.0.0 on every IPv4 one;
+// "localhost" is 127.0.0.1, the address Go binds for it. Other names
+// clash with the wildcards (they may resolve to anything) and with
+// themselves.
+func hostsOverlap(a, b string) bool {
+	ipa, ipb := hostIP(a), hostIP(b)
+	for _, p := range [][2]net.IP{{ipa, ipb}, {ipb, ipa}} {
+		x, y := p[0], p[1]
+		if x != nil && x.IsUnspecified() {
+			if x.To4() == nil || y == nil || y.To4() != nil {
+				return true
+			}
+		}
+	}
+	if ipa != nil && ipb != nil {
+		return ipa.Equal(ipb)
+	}
+	return strings.EqualFold(a, b)
+}
+
+func hostIP(h string) net.IP {
+	switch strings.ToLower(h) {
+	case "":
+		return net.IPv6unspecified
+	case "localhost":
+		return net.IPv4(127, 0, 0, 1)
+	}
+	return net.ParseIP(h)
+}
+
+// checkRTPPorts applies gortsplib's rule for the server's UDP ports: RTP
+// on an even port, RTCP on the next one.
+func checkRTPPorts(rtp, rtcp string) error {
+	_, p := splitPort(rtp)
+	_, c := splitPort(rtcp)
+	if p%2 != 0 {
+		return &Error{Key: "rtsp.rtpAddress", Msg: fmt.Sprintf("RTP port %d must be even (RTCP takes the next one)", p)}
+	}
+	if c != p+1 {
+		e := &Error{Key: "rtsp.rtcpAddress", Msg: fmt.Sprintf("RTCP port %d must be the RTP port plus one, %d (rtsp.rtpAddress is %q)", c, p+1, rtp)}
+		e.alt = &Error{Key: "rtsp.rtpAddress", Msg: fmt.Sprintf("RTP port %d needs rtsp.rtcpAddress on port %d; it is %q", p, p+1, rtcp)}
+		return e
 	}
 	return nil
 }
@@ -115,12 +245,21 @@ func (c *Config) Validate() error {
 	switch c.Agent.LogLevel {
 	case "debug", "info", "warn", "error", "trace":
 	default:
-		return &Error{Key: "agent.logLevel", Msg: fmt.Sprintf("%q is not one of debug, info, warn, error", c.Agent.LogLevel)}
+		return &Error{Key: "agent.logLevel", Msg: fmt.Sprintf("%q is not one of trace, debug, info, warn, error", c.Agent.LogLevel)}
 	}
 	switch c.Agent.LogFormat {
 	case "console", "json":
 	default:
 		return &Error{Key: "agent.logFormat", Msg: fmt.Sprintf("%q is not one of console, json", c.Agent.LogFormat)}
+	}
+	if c.Agent.LogMaxSizeMB < 0 {
+		return &Error{Key: "agent.logMaxSizeMB", Msg: "must be 0 (the default, 10) or more"}
+	}
+	if c.Agent.LogMaxBackups < 0 {
+		return &Error{Key: "agent.logMaxBackups", Msg: "must be 0 (the default, 5) or more"}
+	}
+	if c.Agent.GoMemLimit > MaxByteSize {
+		return &Error{Key: "agent.goMemLimit", Msg: fmt.Sprintf("too large (at most %d bytes)", uint64(MaxByteSize))}
 	}
 	if err := validateAddr("rtsp.address", c.RTSP.Address, false); err != nil {
 		return err
@@ -142,6 +281,11 @@ func (c *Config) Validate() error {
 			return &Error{Key: "rtsp.transports", Msg: fmt.Sprintf("%q is not one of tcp, udp", t)}
 		}
 	}
+	if slices.Contains(c.RTSP.Transports, "udp") {
+		if err := checkRTPPorts(c.RTSP.RTPAddress, c.RTSP.RTCPAddress); err != nil {
+			return err
+		}
+	}
 	if g := c.Agent.GoGC; g < 0 || g > 10000 {
 		return &Error{Key: "agent.goGC", Msg: fmt.Sprintf("%d: want 0 (the Go default) or a percentage from 1 to 10000", g)}
 	}
@@ -157,20 +301,20 @@ func (c *Config) Validate() error {
 	if err := validateAddr("webrtc.iceTCPMuxAddress", c.WebRTC.ICETCPMuxAddress, true); err != nil {
 		return err
 	}
-	for i, s := range c.WebRTC.ICEServers {
-		if !strings.HasPrefix(s.URL, "stun:") && !strings.HasPrefix(s.URL, "turn:") && !strings.HasPrefix(s.URL, "turns:") {
-			return &Error{Key: fmt.Sprintf("webrtc.iceServers[%d].url", i), Msg: fmt.Sprintf("%q: want stun:, turn: or turns:", s.URL)}
-		}
-	}
+	// webrtc.iceServers are checked by the WebRTC server's own rule (the
+	// agent adds it to Load).
 	if err := validateAddr("api.address", c.API.Address, true); err != nil {
+		return err
+	}
+	if err := checkClashes(c.listeners()); err != nil {
 		return err
 	}
 	if err := c.Uplink.validate(); err != nil {
 		return err
 	}
 	for i, u := range c.Auth.Users {
-		if err := u.validate(); err != nil {
-			return &Error{Key: fmt.Sprintf("auth.users[%d]", i), Msg: err.Error()}
+		if err := u.validate(fmt.Sprintf("auth.users[%d]", i)); err != nil {
+			return err
 		}
 	}
 	if err := validateTransport(c.PathDefaults.RTSPTransport); err != nil {
@@ -200,29 +344,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validate checks the uplink section. The broker URL, the topic prefix
+// and the TLS files are checked by the uplink's own rules (the agent adds
+// them to Load).
 func (u Uplink) validate() error {
-	if u.Broker != "" {
-		p, err := url.Parse(string(u.Broker))
-		if err != nil {
-			return &Error{Key: "uplink.broker", Msg: "invalid URL " + redact.String(string(u.Broker))}
-		}
-		switch p.Scheme {
-		case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":
-		default:
-			return &Error{Key: "uplink.broker", Msg: fmt.Sprintf("scheme %q: want tcp://, ssl://, ws:// or wss://", p.Scheme)}
-		}
-		if p.Host == "" {
-			return &Error{Key: "uplink.broker", Msg: "missing host"}
-		}
-	}
-	if u.TopicPrefix == "" || strings.ContainsAny(u.TopicPrefix, "#+") {
-		return &Error{Key: "uplink.topicPrefix", Msg: "must be non-empty and free of MQTT wildcards"}
-	}
 	if u.HealthInterval.D() < 1e9 {
 		return &Error{Key: "uplink.healthInterval", Msg: "must be at least 1s"}
 	}
-	if (u.TLS.Cert == "") != (u.TLS.Key == "") {
-		return &Error{Key: "uplink.tls", Msg: "cert and key go together"}
+	if u.TLS.Cert != "" && u.TLS.Key == "" {
+		return &Error{Key: "uplink.tls.cert", Msg: "needs uplink.tls.key as well"}
+	}
+	if u.TLS.Key != "" && u.TLS.Cert == "" {
+		return &Error{Key: "uplink.tls.key", Msg: "needs uplink.tls.cert as well"}
 	}
 	if u.Outbox.MaxMessages <= 0 {
 		return &Error{Key: "uplink.outbox.maxMessages", Msg: "must be positive"}
@@ -233,33 +366,31 @@ func (u Uplink) validate() error {
 	return nil
 }
 
-func (u User) validate() error {
+// validate checks one user; key is "auth.users[i]". The password's hash
+// format is checked by the authenticator's own rule (the agent adds it to
+// Load).
+func (u User) validate(key string) error {
 	if u.User == "" {
-		return fmt.Errorf("user: missing (a name or \"any\")")
+		return &Error{Key: key + ".user", Msg: `missing (a name or "any")`}
 	}
 	if u.User != "any" && u.Pass == "" {
-		return fmt.Errorf("pass: user %q needs a password", u.User)
+		return &Error{Key: key + ".pass", Msg: fmt.Sprintf("user %q needs a password", u.User)}
 	}
-	p := string(u.Pass)
-	if strings.HasPrefix(p, "sha256:") || strings.HasPrefix(p, "argon2:") {
-		if len(p) < 10 {
-			return fmt.Errorf("pass: malformed hash")
-		}
-	}
-	for _, ip := range u.IPs {
+	for i, ip := range u.IPs {
 		if _, _, err := net.ParseCIDR(ip); err != nil && net.ParseIP(ip) == nil {
-			return fmt.Errorf("ips: %q is neither an IP nor a CIDR", ip)
+			return &Error{Key: fmt.Sprintf("%s.ips[%d]", key, i), Msg: fmt.Sprintf("%q is neither an IP nor a CIDR", ip)}
 		}
 	}
-	for _, pm := range u.Permissions {
+	for i, pm := range u.Permissions {
+		pk := fmt.Sprintf("%s.permissions[%d]", key, i)
 		switch pm.Action {
 		case "read", "publish", "api", "playback":
 		default:
-			return fmt.Errorf("permissions: action %q is not one of read, publish, api", pm.Action)
+			return &Error{Key: pk + ".action", Msg: fmt.Sprintf("%q is not one of read, publish, api", pm.Action)}
 		}
 		if pm.Path != "" {
 			if err := ValidatePathEntry(pm.Path); err != nil {
-				return fmt.Errorf("permissions: %w", err)
+				return &Error{Key: pk + ".path", Msg: err.Error()}
 			}
 		}
 	}

@@ -71,6 +71,9 @@ type Authenticator struct {
 func New(users []User) (*Authenticator, error) {
 	a := &Authenticator{}
 	for i, u := range users {
+		if err := CheckPassword(u.Pass); err != nil {
+			return nil, fmt.Errorf("auth user %d: pass: %w", i, err)
+		}
 		cu := user{name: u.Name, pass: u.Pass}
 		for _, s := range u.IPs {
 			if !strings.Contains(s, "/") {
@@ -204,31 +207,17 @@ func (u *user) passwordMatches(r Request) bool {
 	}
 }
 
-// argon2Matches checks a PHC string "$argon2id$v=19$m=65536,t=1,p=4$SALT$HASH"
-// (salt and hash unpadded base64).
+// argon2Matches checks pass against a PHC string (see parseArgon2).
 func argon2Matches(phc, pass string) bool {
-	parts := strings.Split(phc, "$")
-	if len(parts) != 6 || (parts[1] != "argon2id" && parts[1] != "argon2i") {
-		return false
-	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	h, err := parseArgon2(phc)
 	if err != nil {
 		return false
 	}
-	want, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
-		return false
-	}
 	var got []byte
-	if parts[1] == "argon2id" {
-		got = argon2.IDKey([]byte(pass), salt, t, m, p, uint32(len(want)))
+	if h.id {
+		got = argon2.IDKey([]byte(pass), h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
 	} else {
-		got = argon2.Key([]byte(pass), salt, t, m, p, uint32(len(want)))
+		got = argon2.Key([]byte(pass), h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return subtle.ConstantTimeCompare(got, h.hash) == 1
 }

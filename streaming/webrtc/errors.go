@@ -23,7 +23,21 @@ var (
 	ErrPeerGone = errors.New("peer connection failed or closed")
 	// ErrServerClosed is returned for requests that arrive while the server stops.
 	ErrServerClosed = errors.New("webrtc server closed")
+	// ErrNoCandidates means the options leave no address to announce.
+	ErrNoCandidates = errors.New("ipsFromInterfaces is off and additionalHosts and iceServers are empty: no candidate could be announced")
 )
+
+// OptionError is a setting of Options the server cannot use. Option names
+// it as the webrtc section of the config file spells it, e.g.
+// "iceServers[1].url".
+type OptionError struct {
+	Option string
+	Err    error
+}
+
+func (e *OptionError) Error() string { return e.Option + ": " + e.Err.Error() }
+
+func (e *OptionError) Unwrap() error { return e.Err }
 
 // UnsupportedCodecsError says which tracks a path has and why none of them
 // can be played by the peer that made the offer.

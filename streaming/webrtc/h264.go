@@ -7,8 +7,9 @@ import (
 // h264Passthrough forwards a camera's H.264 RTP packets as they are where it
 // can, so the steady state costs no allocation and no access-unit delay:
 //
-//   - a STAP-A with the latest SPS and PPS (from the format, then in-band)
-//     goes ahead of every IDR whose access unit does not carry them;
+//   - the latest SPS and PPS (from the format, then in-band) go ahead of
+//     every IDR whose access unit does not carry them, in one STAP-A when
+//     it fits in maxPayload;
 //   - packets larger than maxPayload (cameras over RTSP/TCP send up to 64 KiB)
 //     are cut into FU-A fragments, so packetization-mode 0 input leaves as
 //     mode 1;
@@ -117,13 +118,7 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 		h.started = true
 	}
 	if idr && !((h.auSPS || hasSPS) && (h.auPPS || hasPPS)) && len(h.sps) > 0 && len(h.pps) > 0 {
-		b := append(h.scratch[:0], nalSTAP)
-		b = append(b, byte(len(h.sps)>>8), byte(len(h.sps)))
-		b = append(b, h.sps...)
-		b = append(b, byte(len(h.pps)>>8), byte(len(h.pps)))
-		b = append(b, h.pps...)
-		h.scratch = b
-		if err := h.emit(pkt, b, false, write); err != nil {
+		if err := h.paramSets(pkt, write); err != nil {
 			return err
 		}
 		hasSPS, hasPPS = true, true
@@ -151,6 +146,26 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 	default:
 		return h.single(pkt, p, pkt.Marker, write)
 	}
+}
+
+// paramSets sends the SPS and the PPS ahead of an IDR: in one STAP-A when
+// it fits in maxPayload, else each on its own (in FU-A fragments when one
+// alone is too big; cameras with many slice groups or long VUI have SPS
+// and PPS of a kilobyte and more).
+func (h *h264Passthrough) paramSets(pkt *rtp.Packet, write func(*rtp.Packet) error) error {
+	if 1+2+len(h.sps)+2+len(h.pps) > maxPayload {
+		if err := h.single(pkt, h.sps, false, write); err != nil {
+			return err
+		}
+		return h.single(pkt, h.pps, false, write)
+	}
+	b := append(h.scratch[:0], nalSTAP)
+	b = append(b, byte(len(h.sps)>>8), byte(len(h.sps)))
+	b = append(b, h.sps...)
+	b = append(b, byte(len(h.pps)>>8), byte(len(h.pps)))
+	b = append(b, h.pps...)
+	h.scratch = b
+	return h.emit(pkt, b, false, write)
 }
 
 // single sends one NAL unit, as it is or in FU-A fragments.

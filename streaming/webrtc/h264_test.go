@@ -99,6 +99,54 @@ func TestH264PassthroughRoundTrip(t *testing.T) {
 	}
 }
 
+// TestH264PassthroughLargeParameterSets: parameter sets inserted ahead of
+// an IDR never make a packet over maxPayload: one STAP-A when both fit,
+// else each alone, cut in FU-A fragments when one alone is too big.
+func TestH264PassthroughLargeParameterSets(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		sps, pps    []byte
+		wantPackets int // ahead of the IDR
+	}{
+		{"small: one STAP-A", spsBaseline, testPPS, 1},
+		{"1987 bytes together: two packets", randomNALU(7, 1000), randomNALU(8, 982), 2},
+		{"just over: two packets", randomNALU(7, 600), randomNALU(8, maxPayload-1-2-600-2+1), 2},
+		{"just fits: one STAP-A", randomNALU(7, 600), randomNALU(8, maxPayload-1-2-600-2), 1},
+		{"SPS alone too big: FU-A", randomNALU(7, 3000), testPPS, 4},
+		{"both too big", randomNALU(7, 1300), randomNALU(8, 2500), 2 + 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newH264Passthrough(tc.sps, tc.pps, true)
+			out := &collect{t: t}
+			idr, p := randomNALU(5, 500), randomNALU(1, 300)
+			for i, nal := range [][]byte{idr, p, idr} {
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(100 + i), Timestamp: uint32(i * 3600), Marker: true}, Payload: nal}
+				if err := h.process(pkt, nil, out.write); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := len(out.pkts); got != 2*(tc.wantPackets+1)+1 {
+				t.Errorf("%d packets, want %d", got, 2*(tc.wantPackets+1)+1)
+			}
+			for i, pk := range out.pkts[:tc.wantPackets] {
+				if pk.Marker {
+					t.Errorf("parameter set packet %d has the marker bit", i)
+				}
+			}
+			want := [][][]byte{{tc.sps, tc.pps, idr}, {p}, {tc.sps, tc.pps, idr}}
+			got := decodeAUs(t, out.pkts)
+			if len(got) != len(want) {
+				t.Fatalf("%d access units, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if !slices.EqualFunc(got[i], want[i], bytes.Equal) {
+					t.Errorf("access unit %d differs (%d NAL units, want %d)", i, len(got[i]), len(want[i]))
+				}
+			}
+		})
+	}
+}
+
 func TestH264PassthroughKeepsLossGaps(t *testing.T) {
 	h := newH264Passthrough(spsBaseline, testPPS, false)
 	out := &collect{t: t}
@@ -200,9 +248,20 @@ func TestH265RepacketizerInsertsParameterSets(t *testing.T) {
 // BenchmarkH264Passthrough is the per-packet cost of a WebRTC reader's
 // video path: one GOP of 25 frames, a 20 kB IDR and 2 kB P-frames, from a
 // camera packetising at 1400 bytes (so every fragment is re-cut).
+// The big-params case has an SPS and a PPS that do not fit one packet
+// together, and the SPS not even alone.
 func BenchmarkH264Passthrough(b *testing.B) {
-	for _, camMax := range []int{1400, 1100} {
-		b.Run(map[int]string{1400: "recut", 1100: "as-is"}[camMax], func(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		camMax   int
+		sps, pps []byte
+	}{
+		{"recut", 1400, spsBaseline, testPPS},
+		{"as-is", 1100, spsBaseline, testPPS},
+		{"big-params", 1100, randomNALU(7, 1500), randomNALU(8, 900)},
+	} {
+		camMax := bc.camMax
+		b.Run(bc.name, func(b *testing.B) {
 			enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: camMax}
 			_ = enc.Init()
 			var pkts []*rtp.Packet
@@ -217,7 +276,7 @@ func BenchmarkH264Passthrough(b *testing.B) {
 				}
 				pkts = append(pkts, ps...)
 			}
-			h := newH264Passthrough(spsBaseline, testPPS, true)
+			h := newH264Passthrough(bc.sps, bc.pps, true)
 			write := func(*rtp.Packet) error { return nil }
 			b.ReportAllocs()
 			b.ResetTimer()

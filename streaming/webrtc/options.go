@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/rs/zerolog"
 )
 
@@ -102,10 +103,43 @@ func (o *Options) setDefaults() error {
 	if o.interfaces == nil {
 		o.interfaces = systemInterfaces
 	}
-	if !o.IPsFromInterfaces && len(o.AdditionalHosts) == 0 && len(o.ICEServers) == 0 {
-		return fmt.Errorf("webrtc options: ipsFromInterfaces is off and additionalHosts and iceServers are empty: no candidate could be announced")
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("webrtc options: %w", err)
 	}
 	return nil
+}
+
+// Validate checks the settings a configuration gives (candidates, STUN and
+// TURN servers) without binding or resolving anything. New runs it; the
+// agent runs it when it loads the configuration, so that check-config
+// refuses what New would, and what every WHEP session would fail on.
+// Errors are *OptionError.
+func (o Options) Validate() error {
+	if !o.IPsFromInterfaces && len(o.AdditionalHosts) == 0 && len(o.ICEServers) == 0 {
+		return &OptionError{Option: "ipsFromInterfaces", Err: ErrNoCandidates}
+	}
+	for i, s := range o.ICEServers {
+		if field, err := s.validate(); err != nil {
+			return &OptionError{Option: fmt.Sprintf("iceServers[%d].%s", i, field), Err: err}
+		}
+	}
+	return nil
+}
+
+// validate applies pion's rules for an ICE server (which pion would only
+// apply when a peer connection is made) and names the field at fault.
+func (s ICEServer) validate() (field string, err error) {
+	u, err := stun.ParseURI(s.URL)
+	if err != nil {
+		return "url", fmt.Errorf("%q: %w (want stun:host[:port], turn:host[:port][?transport=udp|tcp] or turns:...)", s.URL, err)
+	}
+	if u.Port < 1 || u.Port > 65535 {
+		return "url", fmt.Errorf("%q: port %d is not from 1 to 65535", s.URL, u.Port)
+	}
+	if (u.Scheme == stun.SchemeTypeTURN || u.Scheme == stun.SchemeTypeTURNS) && s.Username == "" {
+		return "username", fmt.Errorf("%q: a TURN server needs credentials (username and password)", s.URL)
+	}
+	return "", nil
 }
 
 // netInterface is what candidate selection needs to know of an interface.

@@ -471,6 +471,17 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 			return nil, "", http.StatusInternalServerError, err
 		}
 	}
+	// An offered m-line the path cannot feed (audio on a video-only path,
+	// a codec the path lacks, a second line of a kind) is answered
+	// inactive. Pion would answer it sendonly with no track behind it, and
+	// players such as go2rtc then wait for that track for ever.
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == nil {
+			if err := tr.Stop(); err != nil {
+				return nil, "", http.StatusInternalServerError, fmt.Errorf("stop unfed %s transceiver: %w", tr.Kind(), err)
+			}
+		}
+	}
 	pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
 		ss.log.Debug().Str("state", st.String()).Msg("peer connection state")
 		switch st {
