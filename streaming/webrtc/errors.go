@@ -23,6 +23,9 @@ var (
 	ErrPeerGone = errors.New("peer connection failed or closed")
 	// ErrServerClosed is returned for requests that arrive while the server stops.
 	ErrServerClosed = errors.New("webrtc server closed")
+	// ErrTooManyPending refuses an offer while MaxPendingSessions sessions
+	// wait for their peers to connect.
+	ErrTooManyPending = errors.New("too many webrtc sessions waiting to connect; retry shortly")
 )
 
 // UnsupportedCodecsError says which tracks a path has and why none of them
