@@ -122,7 +122,8 @@ const (
 // what the client sent is read and dropped until it closes or refuseLinger
 // passes. Closing with unread bytes would reset the connection, and the
 // client would lose the answer. At most maxRefusing refusals run at once;
-// beyond that a refused connection is closed at once.
+// beyond that, and while descriptors run short (an accept failed within
+// the last refuseLinger), a refused connection is closed at once.
 const (
 	refuseLinger = time.Second
 	maxRefusing  = 64
@@ -149,6 +150,7 @@ type Listener struct {
 	wg       sync.WaitGroup // refusals
 
 	acceptErrors, refusedMax, refusedPerIP atomic.Uint64
+	lastAcceptErr                          atomic.Int64 // unix nanoseconds
 	errLog, refuseLog                      every
 }
 
@@ -204,7 +206,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 			n := l.acceptErrors.Add(1)
 			d := bo.Next()
-			if ok, skipped := l.errLog.tick(time.Now()); ok {
+			now := time.Now()
+			l.lastAcceptErr.Store(now.UnixNano())
+			if ok, skipped := l.errLog.tick(now); ok {
 				l.log.Warn().Err(err).Dur("retryIn", d).Uint64("total", n).Uint64("notLogged", skipped).
 					Msg("accept failed; retrying")
 			}
@@ -241,7 +245,8 @@ func (l *Listener) admit(c net.Conn) net.Conn {
 		l.mu.Unlock()
 		return &Conn{Conn: c, l: l, ip: ip}
 	}
-	linger := !l.closed && len(l.refusing) < maxRefusing
+	linger := !l.closed && len(l.refusing) < maxRefusing &&
+		time.Since(time.Unix(0, l.lastAcceptErr.Load())) > refuseLinger
 	if linger {
 		l.refusing[c] = struct{}{}
 		l.wg.Add(1)
@@ -261,9 +266,15 @@ func (l *Listener) admit(c net.Conn) net.Conn {
 	}
 	if linger {
 		go l.refuse(c, reason)
-	} else {
-		_ = c.Close()
+		return nil
 	}
+	// The answer fits an empty socket buffer; the client may lose it to
+	// the reset that closing with unread bytes causes.
+	if l.o.Busy != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		_, _ = c.Write(l.o.Busy(reason))
+	}
+	_ = c.Close()
 	return nil
 }
 

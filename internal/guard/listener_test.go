@@ -277,3 +277,30 @@ func TestRefusalsAreBounded(t *testing.T) {
 		t.Fatalf("Close waited %s for refusals", d)
 	}
 }
+
+// While descriptors run short, a refusal does not hold one for the
+// linger time: the refused connection is closed at once.
+func TestNoLingerUnderDescriptorPressure(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flaky{Listener: inner, err: acceptErr(syscall.EMFILE)}
+	f.fails.Store(1)
+	l := Wrap(f, ListenerOptions{Name: "t", MaxConnsPerIP: 1, Busy: RTSPBusy})
+	conns, _ := acceptAll(t, l)
+	dialFrom(t, "127.0.0.1", l.Addr().String())
+	accepted(t, conns)
+	c := dialFrom(t, "127.0.0.1", l.Addr().String()) // never closes its side
+	poll(t, "refusal", func() bool { return l.Stats().RefusedMaxConnsPerIP == 1 })
+	l.mu.Lock()
+	lingering := len(l.refusing)
+	l.mu.Unlock()
+	if lingering != 0 {
+		t.Fatalf("%d refusals linger right after an accept error", lingering)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("refused connection not closed: %v", err)
+	}
+}
