@@ -174,11 +174,7 @@ func (s *Server) Handler() http.Handler {
 				api.ServeHTTP(w, r)
 				return
 			}
-			// Long responses: neither ReadTimeout (which would end the
-			// request's context) nor a write deadline applies.
-			rc := http.NewResponseController(w)
-			_ = rc.SetReadDeadline(time.Time{})
-			_ = rc.SetWriteDeadline(time.Time{})
+			// Long responses (a CPU profile): no write deadline.
 			s.opts.Extra.ServeHTTP(w, r)
 		})
 	}

@@ -2,6 +2,7 @@ package rtspserver_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/camgate/camgate/internal/testcam"
 	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
 )
 
@@ -181,4 +185,51 @@ func TestRTSPBadPathNames(t *testing.T) {
 			t.Fatalf("a bad name reached authorization: %+v", ev)
 		}
 	}
+}
+
+// slowPaths answers Acquire only after a delay, like an on-demand camera
+// that is slow to start.
+type slowPaths struct {
+	*streaming.Manager
+	delay time.Duration
+}
+
+func (p slowPaths) Acquire(ctx context.Context, name string, req streaming.ReaderRequest) (*streaming.Lease, error) {
+	t := time.NewTimer(p.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return p.Manager.Acquire(ctx, name, req)
+}
+
+// TestSlowAnswersKeepTheConnection: the handshake deadline counts from
+// each response, not from the request: a reader whose DESCRIBE and SETUP
+// each take longer than it to answer still plays.
+func TestSlowAnswersKeepTheConnection(t *testing.T) {
+	m, err := streaming.NewManager(streaming.ManagerOptions{Log: zerolog.Nop()},
+		map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true, StartTimeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	az, _ := auth.New(anyReadLocalPublish)
+	addr := freeAddr(t, "tcp")
+	srv := rtspserver.New(rtspserver.Options{Address: addr, HandshakeTimeout: 200 * time.Millisecond, Log: zerolog.Nop()},
+		slowPaths{Manager: m, delay: 600 * time.Millisecond}, az)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rd, err := testcam.Read(t, "rtsp://"+addr+"/demo", false)
+	if err != nil {
+		t.Fatalf("slow answers lost the reader: %v", err)
+	}
+	rd.WaitPackets(t, 10, 5*time.Second)
+	rd.Close()
 }

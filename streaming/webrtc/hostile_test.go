@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -251,5 +252,38 @@ func TestIndexListsOnlyReadablePaths(t *testing.T) {
 	_, noPaths := doRequest(t, http.MethodGet, srv2.base+"/", "", "")
 	if withPaths != noPaths {
 		t.Fatalf("the index tells a client that may read nothing that paths exist:\n%s\n---\n%s", withPaths, noPaths)
+	}
+}
+
+// slowPaths answers Acquire only after a delay, like an on-demand camera
+// that is slow to start.
+type slowPaths struct {
+	*streaming.Manager
+	delay time.Duration
+}
+
+func (p slowPaths) Acquire(ctx context.Context, name string, req streaming.ReaderRequest) (*streaming.Lease, error) {
+	t := time.NewTimer(p.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return p.Manager.Acquire(ctx, name, req)
+}
+
+// TestSlowOfferOutlivesReadTimeout: an offer that waits for its source
+// longer than ReadTimeout is still answered (the timeout bounds reading
+// the request, not answering it).
+func TestSlowOfferOutlivesReadTimeout(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, false)
+	srv := startServer(t, Options{Paths: slowPaths{Manager: m, delay: 800 * time.Millisecond},
+		ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	c := newClient(t, loopbackAPI(t, false))
+	c.post(srv.base, "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("slow offer: %d %s", c.status, c.body)
 	}
 }

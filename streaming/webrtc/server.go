@@ -389,10 +389,6 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) 
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	// The whole request is read: ReadTimeout must not end the request's
-	// context while the offer waits for an on-demand source.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
 	if !s.reservePending() {
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, ErrTooManyPending.Error())
@@ -417,7 +413,9 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) 
 		httpError(w, code, err.Error())
 		return
 	}
-	_ = rc.SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
+	// The answer may come long after ServeHTTP's write deadline was set
+	// (an on-demand source starting): it gets a deadline of its own.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", "/"+name+"/whep/"+ss.id)
