@@ -139,6 +139,7 @@ type Listener struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	down      chan struct{} // closed when accepting ended on an error
 
 	mu       sync.Mutex
 	closed   bool
@@ -173,6 +174,7 @@ func Wrap(ln net.Listener, o ListenerOptions) *Listener {
 		o:        o,
 		log:      o.Log.With().Str("component", "listener").Str("listener", o.Name).Logger(),
 		done:     make(chan struct{}),
+		down:     make(chan struct{}),
 		state:    StateUp,
 		perIP:    map[netip.Addr]int{},
 		refusing: map[net.Conn]struct{}{},
@@ -199,7 +201,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 			if !temporary(err) {
 				l.mu.Lock()
-				l.state, l.err = StateDown, err
+				if l.state != StateDown {
+					l.state, l.err = StateDown, err
+					close(l.down)
+				}
 				l.mu.Unlock()
 				l.log.Error().Err(err).Msg("listener ended")
 				return nil, err
@@ -340,6 +345,10 @@ func (l *Listener) Stats() Stats {
 	}
 	return s
 }
+
+// Down is closed when accepting ended on an error that is not temporary
+// (never by Close), for owners whose server would end quietly.
+func (l *Listener) Down() <-chan struct{} { return l.down }
 
 // Err returns the error that ended the listener, or nil while it is up or
 // after Close.

@@ -222,6 +222,11 @@ func TestOtherAcceptErrorEndsTheListener(t *testing.T) {
 	if _, err := l.Accept(); !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("Accept = %v", err)
 	}
+	select {
+	case <-l.Down():
+	default:
+		t.Fatal("Down not closed")
+	}
 	st := l.Stats()
 	if st.State != StateDown || !strings.Contains(st.Err, "invalid argument") || l.Err() == nil {
 		t.Fatalf("stats %+v", st)
@@ -253,6 +258,11 @@ func TestCloseEndsTheBackoff(t *testing.T) {
 	}
 	if st := l.Stats(); st.State != StateClosed || l.Err() != nil {
 		t.Fatalf("stats after Close %+v", st)
+	}
+	select {
+	case <-l.Down():
+		t.Fatal("Down closed by Close")
+	default:
 	}
 }
 
