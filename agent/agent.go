@@ -241,7 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) listenerStats() []guard.Stats {
 	out := []guard.Stats{a.rtsp.ListenerStats()}
 	if a.webrtc != nil {
-		out = append(out, a.webrtc.ListenerStats())
+		out = append(out, a.webrtc.ListenerStats()...)
 	}
 	if a.cfg.API.Address != "" {
 		if s := a.link.api.Load(); s != nil {

@@ -200,42 +200,6 @@ func TestIdleFloodBeyondTheFDLimit(t *testing.T) {
 	}
 }
 
-// listenerFD finds the descriptor number of pid's TCP listening socket on
-// addr (127.0.0.1:port) through /proc.
-func listenerFD(t *testing.T, pid int, addr string) int {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	pn, _ := strconv.Atoi(port)
-	local := fmt.Sprintf("0100007F:%04X", pn)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inode := ""
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 9 && f[1] == local && f[3] == "0A" {
-			inode = f[9]
-		}
-	}
-	if inode == "" {
-		t.Fatalf("no listening socket for %s", addr)
-	}
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); l == "socket:["+inode+"]" {
-			n, _ := strconv.Atoi(e.Name())
-			return n
-		}
-	}
-	t.Fatalf("socket inode %s not among the descriptors of %d", inode, pid)
-	return -1
-}
-
 // TestDeadListenerExitsNonZero: when the RTSP listener fails for good (its
 // socket is shut down under it: accept returns EINVAL), the agent does
 // not run on without it: it exits with status 1 for the service manager
@@ -249,7 +213,7 @@ func TestDeadListenerExitsNonZero(t *testing.T) {
 		t.Fatalf("not ok at start: %+v", h.Listeners)
 	}
 	pid := p.cmd.Process.Pid
-	fd := listenerFD(t, pid, rtspAddr)
+	fd := testcam.ListenerFD(t, pid, rtspAddr)
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		t.Skipf("pidfd_open: %v", err)

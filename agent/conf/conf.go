@@ -62,7 +62,8 @@ type WebRTC struct {
 	AdditionalHosts       []string    `yaml:"additionalHosts" json:"additionalHosts"`
 	ICEServers            []ICEServer `yaml:"iceServers" json:"iceServers"`
 	// MaxConnections bounds the HTTP connections (player page, WHEP) open
-	// at once; the excess gets 503 at once. Media goes over ICE, not these.
+	// at once; the excess gets 503 at once. Media goes over ICE, not these;
+	// the ICE-TCP listener (iceTCPMuxAddress) has the same caps of its own.
 	// Default 256; 0 = no cap.
 	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
 	// MaxConnectionsPerIP bounds those from one client address (a browser

@@ -60,7 +60,7 @@ func TestSlowlorisIsClosed(t *testing.T) {
 			testcam.ReadUntilClosed(t, c, 5*time.Second)
 		})
 	}
-	waitFor(t, "connections let go", 5*time.Second, func() bool { return srv.ListenerStats().Open == 0 })
+	waitFor(t, "connections let go", 5*time.Second, func() bool { return srv.ListenerStats()[0].Open == 0 })
 	testcam.Goroutines(t, base, 2, 10*time.Second)
 }
 
@@ -75,7 +75,7 @@ func TestHTTPCaps(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		testcam.DialFrom(t, "127.0.0.1", addr) // idle, held
 	}
-	waitFor(t, "two held", 5*time.Second, func() bool { return srv.ListenerStats().Open == 2 })
+	waitFor(t, "two held", 5*time.Second, func() bool { return srv.ListenerStats()[0].Open == 2 })
 	c := testcam.DialFrom(t, "127.0.0.1", addr)
 	_, _ = io.WriteString(c, get)
 	if got := testcam.ReadUntilClosed(t, c, 2*time.Second); !strings.HasPrefix(got, "HTTP/1.1 429 ") {
@@ -87,17 +87,17 @@ func TestHTTPCaps(t *testing.T) {
 	if got := testcam.ReadUntilClosed(t, c, 5*time.Second); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
 		t.Fatalf("another address: %q", got)
 	}
-	waitFor(t, "the served connection let go", 5*time.Second, func() bool { return srv.ListenerStats().Open == 2 })
+	waitFor(t, "the served connection let go", 5*time.Second, func() bool { return srv.ListenerStats()[0].Open == 2 })
 	for i := 0; i < 2; i++ {
 		testcam.DialFrom(t, "127.0.0.2", addr)
 	}
-	waitFor(t, "four held", 5*time.Second, func() bool { return srv.ListenerStats().Open == 4 })
+	waitFor(t, "four held", 5*time.Second, func() bool { return srv.ListenerStats()[0].Open == 4 })
 	c = testcam.DialFrom(t, "127.0.0.3", addr)
 	_, _ = io.WriteString(c, get)
 	if got := testcam.ReadUntilClosed(t, c, 2*time.Second); !strings.HasPrefix(got, "HTTP/1.1 503 ") {
 		t.Fatalf("over the total cap: %q", got)
 	}
-	st := srv.ListenerStats()
+	st := srv.ListenerStats()[0]
 	if st.RefusedMaxConnsPerIP != 1 || st.RefusedMaxConns != 1 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -106,8 +106,15 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// ListenerStats are the HTTP listener's figures.
-func (s *Server) ListenerStats() guard.Stats { return s.ln.Stats() }
+// ListenerStats are the figures of the HTTP listener and, when set, of
+// the ICE-TCP one.
+func (s *Server) ListenerStats() []guard.Stats {
+	out := []guard.Stats{s.ln.Stats()}
+	if s.ice.tcpLn != nil {
+		out = append(out, s.ice.tcpLn.Stats())
+	}
+	return out
+}
 
 // PendingStats returns the offers being answered plus the sessions not
 // connected yet, and how many offers MaxPendingSessions refused.
@@ -163,11 +170,17 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.hs.Serve(s.ln) }()
 
+	var iceTCPDown <-chan struct{} // nil: never
+	if s.ice.tcpLn != nil {
+		iceTCPDown = s.ice.tcpLn.Down()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 		err = fmt.Errorf("serve webrtc http: %w", err)
+	case <-iceTCPDown:
+		err = fmt.Errorf("ice tcp listener %s ended: %w", s.ice.tcpLn.Addr(), s.ice.tcpLn.Err())
 	}
 	cancel() // ends waiting requests and every session
 	shCtx, shCancel := context.WithTimeout(context.Background(), 3*time.Second)

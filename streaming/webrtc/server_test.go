@@ -438,6 +438,9 @@ func TestICETCP(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no IDR over ICE-TCP")
 	}
+	if ls := s.ListenerStats(); len(ls) != 2 || ls[1].Name != "webrtc-ice-tcp" || ls[1].State.String() != "up" || ls[1].Open != 1 {
+		t.Fatalf("listeners %+v", ls)
+	}
 }
 
 // spsHikvision is a High profile SPS that does not say whether B-frames
