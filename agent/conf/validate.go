@@ -166,14 +166,17 @@ func (c *Config) Validate() error {
 	if err := validateAddr("api.address", c.API.Address, true); err != nil {
 		return err
 	}
-	for key, n := range map[string]int{
-		"rtsp.maxConnections": c.RTSP.MaxConnections, "rtsp.maxConnectionsPerIP": c.RTSP.MaxConnectionsPerIP,
-		"webrtc.maxConnections": c.WebRTC.MaxConnections, "webrtc.maxConnectionsPerIP": c.WebRTC.MaxConnectionsPerIP,
-		"webrtc.maxPendingSessions": c.WebRTC.MaxPendingSessions,
-		"api.maxConnections":        c.API.MaxConnections, "api.maxConnectionsPerIP": c.API.MaxConnectionsPerIP,
+	for _, lim := range []struct {
+		key string
+		n   int
+	}{
+		{"rtsp.maxConnections", c.RTSP.MaxConnections}, {"rtsp.maxConnectionsPerIP", c.RTSP.MaxConnectionsPerIP},
+		{"webrtc.maxConnections", c.WebRTC.MaxConnections}, {"webrtc.maxConnectionsPerIP", c.WebRTC.MaxConnectionsPerIP},
+		{"webrtc.maxPendingSessions", c.WebRTC.MaxPendingSessions},
+		{"api.maxConnections", c.API.MaxConnections}, {"api.maxConnectionsPerIP", c.API.MaxConnectionsPerIP},
 	} {
-		if n < 0 {
-			return &Error{Key: key, Msg: fmt.Sprintf("%d: want 0 (no cap) or more", n)}
+		if lim.n < 0 {
+			return &Error{Key: lim.key, Msg: fmt.Sprintf("%d: want 0 (no cap) or more", lim.n)}
 		}
 	}
 	for i, h := range c.API.AllowedHosts {
