@@ -109,6 +109,7 @@ func TestIdleFloodBeyondTheFDLimit(t *testing.T) {
 
 	// spare+8 attackers: more than the descriptors left, fewer than two
 	// rounds of them, from four loopback addresses.
+	attackStart := time.Now()
 	var attackers []net.Conn
 	for i := range spare + 8 {
 		c := testcam.DialFrom(t, fmt.Sprintf("127.0.0.%d", 2+i%4), rtspAddr)
@@ -156,9 +157,11 @@ func TestIdleFloodBeyondTheFDLimit(t *testing.T) {
 			t.Fatalf("legit reader never served: %v\n%s", err, p.logs.String())
 		}
 	}
+	t.Logf("Go reader served %s after the attack began (descriptor limit %d)", time.Since(attackStart).Round(100*time.Millisecond), limit)
 	if err := <-ffmpegDone; err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
+	t.Logf("ffmpeg done %s after the attack began", time.Since(attackStart).Round(100*time.Millisecond))
 
 	h := childHealth(t, apiAddr)
 	if !h.OK {

@@ -64,7 +64,8 @@ type Options struct {
 
 	// MaxConns and MaxConnsPerIP cap the open HTTP connections, in total
 	// (the excess gets 503 at once) and from one client address (429);
-	// 0 = no cap. The agent passes webrtc.maxConnections and
+	// the ICE-TCP listener has the same caps of its own (the excess is
+	// closed). 0 = no cap. The agent passes webrtc.maxConnections and
 	// webrtc.maxConnectionsPerIP.
 	MaxConns, MaxConnsPerIP int
 	// MaxPendingSessions caps the offers being answered plus the sessions
