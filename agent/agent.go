@@ -15,6 +15,7 @@ import (
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
@@ -130,6 +131,8 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		RTPAddress:     cfg.RTSP.RTPAddress,
 		RTCPAddress:    cfg.RTSP.RTCPAddress,
 		WriteQueueSize: cfg.RTSP.WriteQueueSize,
+		MaxConns:       cfg.RTSP.MaxConnections,
+		MaxConnsPerIP:  cfg.RTSP.MaxConnectionsPerIP,
 		BasicOnly:      hasHashedPassword(cfg.Auth.Users),
 		Log:            a.log,
 		Events:         a.events,
@@ -184,11 +187,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.webrtc != nil {
 		g.Go(func() error { return a.webrtc.Run(gctx) })
 	}
-	g.Go(func() error {
-		<-gctx.Done()
-		a.rtsp.Close()
-		return nil
-	})
+	// A listener that ends by itself ends Run with an error: the process
+	// exits non-zero and the service manager restarts it.
+	g.Go(func() error { return a.rtsp.Serve(gctx) })
 	restarting := false
 	g.Go(func() error {
 		select {
@@ -218,6 +219,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		return hal.ErrRestartRequested
 	}
 	return err
+}
+
+// listenerStats are the figures of every TCP listener the config asks for.
+func (a *Agent) listenerStats() []guard.Stats {
+	out := []guard.Stats{a.rtsp.ListenerStats()}
+	if a.webrtc != nil {
+		out = append(out, a.webrtc.ListenerStats()...)
+	}
+	if a.cfg.API.Address != "" {
+		if s := a.link.api.Load(); s != nil {
+			out = append(out, s.ListenerStats())
+		} else {
+			out = append(out, guard.Stats{Name: "api", Addr: a.cfg.API.Address})
+		}
+	}
+	return out
 }
 
 // requestRestart makes Run return hal.ErrRestartRequested.

@@ -72,6 +72,9 @@ func webrtcOptions(w conf.WebRTC) webrtc.Options {
 		IPsFromInterfaces:     w.IPsFromInterfaces,
 		IPsFromInterfacesList: w.IPsFromInterfacesList,
 		AdditionalHosts:       w.AdditionalHosts,
+		MaxConns:              w.MaxConnections,
+		MaxConnsPerIP:         w.MaxConnectionsPerIP,
+		MaxPendingSessions:    w.MaxPendingSessions,
 	}
 	for _, s := range w.ICEServers {
 		wo.ICEServers = append(wo.ICEServers, webrtc.ICEServer{URL: s.URL, Username: s.Username, Password: string(s.Password)})

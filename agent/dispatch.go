@@ -17,6 +17,7 @@ import (
 
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/uplink"
@@ -364,7 +365,7 @@ type pathArgs struct {
 // checkFleetName refuses names that are not concrete paths or that the
 // config file owns.
 func (d *dispatcher) checkFleetName(name string) error {
-	if err := conf.ValidatePathName(name); err != nil {
+	if err := guard.ValidatePathName(name); err != nil {
 		return cmdErr(uplink.CodeBadRequest, "%s", err)
 	}
 	if _, inFile := d.cfg.Paths[name]; inFile {
@@ -518,6 +519,9 @@ func (d *dispatcher) pathRestart(_ context.Context, r *request) (any, error) {
 	var a nameArgs
 	if err := decodeArgs(r.args, &a); err != nil {
 		return nil, err
+	}
+	if err := guard.ValidatePathName(a.Name); err != nil {
+		return nil, cmdErr(uplink.CodeBadRequest, "%s", err)
 	}
 	if err := d.paths.RestartPath(a.Name); errors.Is(err, streaming.ErrPathNotFound) {
 		return nil, cmdErr(uplink.CodeNotFound, "no path %q", a.Name)

@@ -8,6 +8,7 @@ import (
 	"github.com/camgate/camgate/agent/api"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/uplink"
 )
@@ -35,6 +36,11 @@ type healthSource struct {
 	link      interface{ Stats() uplink.Stats }
 	store     *store.Store
 	outbox    *outbox // nil without an uplink
+	// listeners returns the figures of every TCP listener; nil: none.
+	listeners func() []guard.Stats
+	// pending returns the WHEP sessions waiting to connect and the offers
+	// refused for it; nil without WebRTC.
+	pending func() (int, uint64)
 }
 
 // snapshot reads every figure now. A figure that cannot be read is left
@@ -81,6 +87,19 @@ func (h *healthSource) snapshot(ctx context.Context) uplink.Health {
 	}
 	if st, err := h.store.OutboxStats(); err == nil {
 		doc.Uplink.OutboxDepth, doc.Uplink.OutboxBytes, doc.Uplink.Dropped = st.Depth, st.Bytes, st.Dropped
+	}
+	doc.OK = true
+	doc.Listeners = []uplink.ListenerHealth{}
+	if h.listeners != nil {
+		for _, l := range h.listeners() {
+			doc.Listeners = append(doc.Listeners, uplink.ListenerHealth{
+				Name: l.Name, Address: l.Addr, State: l.State.String(), Error: l.Err, Connections: l.Open,
+				AcceptErrors: l.AcceptErrors, Refused: l.RefusedMaxConns + l.RefusedMaxConnsPerIP,
+			})
+			if l.State != guard.StateUp {
+				doc.OK = false
+			}
+		}
 	}
 	return doc
 }
@@ -195,6 +214,7 @@ func (h *healthSource) Metrics(ctx context.Context) []api.Family {
 			one("camgate_uplink_published_total", "Outbox messages acknowledged by the broker.", api.Counter, float64(st.Published)),
 			one("camgate_uplink_commands_dropped_total", "Commands dropped because the queue was full.", api.Counter, float64(st.CommandsDropped)))
 	}
+	fams = append(fams, h.listenerMetrics()...)
 	s := doc.System
 	if s.CPUPercent != nil {
 		fams = append(fams, one("camgate_system_cpu_percent", "Busy share of all CPUs.", api.Gauge, *s.CPUPercent))
@@ -211,4 +231,42 @@ func (h *healthSource) Metrics(ctx context.Context) []api.Family {
 		fams = append(fams, one("camgate_system_temperature_celsius", "Hottest thermal zone.", api.Gauge, *s.TemperatureC))
 	}
 	return fams
+}
+
+// listenerMetrics are the figures of the listeners and of the WHEP
+// pending-session cap.
+func (h *healthSource) listenerMetrics() []api.Family {
+	var (
+		up       = api.Family{Name: "camgate_listener_up", Help: "1 while the listener accepts connections.", Type: api.Gauge}
+		open     = api.Family{Name: "camgate_listener_connections", Help: "Connections open on the listener.", Type: api.Gauge}
+		errs     = api.Family{Name: "camgate_listener_accept_errors_total", Help: "Temporary accept errors (too many open files, ...), retried.", Type: api.Counter}
+		refused  = api.Family{Name: "camgate_listener_refused_total", Help: "Connections refused by a connection cap.", Type: api.Counter}
+		families []api.Family
+	)
+	if h.listeners != nil {
+		for _, l := range h.listeners() {
+			lb := []api.Label{{Name: "listener", Value: l.Name}}
+			v := 0.0
+			if l.State == guard.StateUp {
+				v = 1
+			}
+			up.Samples = append(up.Samples, api.Sample{Labels: lb, Value: v})
+			open.Samples = append(open.Samples, api.Sample{Labels: lb, Value: float64(l.Open)})
+			errs.Samples = append(errs.Samples, api.Sample{Labels: lb, Value: float64(l.AcceptErrors)})
+			for _, r := range []struct {
+				reason guard.Reason
+				n      uint64
+			}{{guard.ReasonMaxConns, l.RefusedMaxConns}, {guard.ReasonMaxConnsPerIP, l.RefusedMaxConnsPerIP}} {
+				refused.Samples = append(refused.Samples, api.Sample{Labels: append(lb[:1:1], api.Label{Name: "reason", Value: r.reason.String()}), Value: float64(r.n)})
+			}
+		}
+		families = append(families, up, open, errs, refused)
+	}
+	if h.pending != nil {
+		n, ref := h.pending()
+		families = append(families,
+			api.Family{Name: "camgate_webrtc_pending_sessions", Help: "WHEP sessions answered but not connected yet.", Type: api.Gauge, Samples: []api.Sample{{Value: float64(n)}}},
+			api.Family{Name: "camgate_webrtc_pending_refused_total", Help: "WHEP offers refused by webrtc.maxPendingSessions.", Type: api.Counter, Samples: []api.Sample{{Value: float64(ref)}}})
+	}
+	return families
 }

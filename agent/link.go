@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,6 +32,7 @@ type link struct {
 	client *uplink.Client // nil without a broker
 	health *healthSource
 	disp   *dispatcher
+	api    atomic.Pointer[api.Server] // set by Run when api.address is set
 	// up is closed once Run has its listener (the local API) bound.
 	up chan struct{}
 }
@@ -76,6 +78,10 @@ func (l *link) Run(ctx context.Context) error {
 	l.health = &healthSource{
 		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
 		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox,
+		listeners: a.listenerStats,
+	}
+	if a.webrtc != nil {
+		l.health.pending = a.webrtc.PendingStats
 	}
 	if l.client != nil {
 		l.health.link = l.client
@@ -88,7 +94,9 @@ func (l *link) Run(ctx context.Context) error {
 	var srv *api.Server
 	if addr := a.cfg.API.Address; addr != "" {
 		var err error
-		opts := api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Authorize: l.authorizeAPI, Logger: a.log}
+		c := a.cfg.API
+		opts := api.Options{Address: addr, Commands: l.disp, Metrics: l.health, Authorize: l.authorizeAPI,
+			AllowedHosts: c.AllowedHosts, MaxConns: c.MaxConnections, MaxConnsPerIP: c.MaxConnectionsPerIP, Logger: a.log}
 		if a.cfg.Agent.Pprof {
 			opts.Extra = pprofHandler()
 		}
@@ -96,6 +104,7 @@ func (l *link) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		l.api.Store(srv)
 		if !api.IsLoopback(addr) {
 			l.log.Warn().Str("address", addr).Msg("local API listens beyond loopback")
 		}
@@ -155,7 +164,8 @@ func pprofHandler() http.Handler {
 }
 
 // authorizeAPI applies the "api" permission of auth.users to a request of
-// the local API (Basic credentials, client address).
+// the local API (Basic credentials, client address). Missing and wrong
+// credentials alike get a 401 challenge.
 func (l *link) authorizeAPI(r *http.Request) (allowed, askCredentials bool) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	user, pass, _ := r.BasicAuth()
@@ -163,7 +173,7 @@ func (l *link) authorizeAPI(r *http.Request) (allowed, askCredentials bool) {
 	if err == nil {
 		return true, false
 	}
-	return false, errors.Is(err, auth.ErrCredentialsRequired)
+	return false, errors.Is(err, auth.ErrCredentialsRequired) || errors.Is(err, auth.ErrDenied)
 }
 
 func (l *link) healthInterval() time.Duration {

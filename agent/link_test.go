@@ -318,7 +318,7 @@ func TestAPIUsesTheAPIPermission(t *testing.T) {
 	if code := get("", ""); code != http.StatusUnauthorized {
 		t.Fatalf("anonymous: %d", code)
 	}
-	if code := get("ops", "wrong"); code != http.StatusForbidden {
+	if code := get("ops", "wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("wrong password: %d", code)
 	}
 	if code := get("ops", "s3cret"); code != http.StatusOK {

@@ -95,6 +95,23 @@ type Health struct {
 	System SystemHealth `json:"system"`
 	Paths  []PathHealth `json:"paths"`
 	Uplink UplinkHealth `json:"uplink"`
+	// OK is false while a listener the configuration asks for is not up:
+	// the box does not serve what it should.
+	OK        bool             `json:"ok"`
+	Listeners []ListenerHealth `json:"listeners"`
+}
+
+// ListenerHealth is one TCP listener of the agent (rtsp, webrtc, api).
+type ListenerHealth struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	State   string `json:"state"`           // up, down (failed: the agent exits), closed
+	Error   string `json:"error,omitempty"` // why it is down
+	// Connections open now; accept errors retried; connections refused
+	// by the caps.
+	Connections  int    `json:"connections"`
+	AcceptErrors uint64 `json:"acceptErrors"`
+	Refused      uint64 `json:"refused"`
 }
 
 // AgentHealth describes the agent process.

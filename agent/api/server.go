@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/uplink"
 )
 
@@ -38,16 +39,38 @@ type Options struct {
 	// instead of a 403. nil allows everything.
 	Authorize func(r *http.Request) (allowed, askCredentials bool)
 	// Extra, when set, serves paths the API does not know (e.g. /debug/pprof/).
-	Extra  http.Handler
-	Logger zerolog.Logger
+	// Its responses have no time limit (a CPU profile takes 30 s).
+	Extra http.Handler
+	// AllowedHosts are names the API answers to in the Host header besides
+	// loopback names and addresses and the host of Address; any other Host
+	// gets 403 (see origin.go). Default none.
+	AllowedHosts []string
+	// MaxConns and MaxConnsPerIP cap the open connections, in total (the
+	// excess gets 503 at once) and from one client address (429); 0 = no
+	// cap. The agent passes api.maxConnections and api.maxConnectionsPerIP.
+	MaxConns, MaxConnsPerIP int
+	// ReadHeaderTimeout bounds reading a request's header; default 5s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request; default 10s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing an API response, counted from when the
+	// handler starts; default 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection without a request; default 30s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header; default 16 KiB.
+	MaxHeaderBytes int
+	Logger         zerolog.Logger
 }
 
 // Server is the local API.
 type Server struct {
-	opts Options
-	log  zerolog.Logger
-	ln   net.Listener
-	srv  *http.Server
+	opts     Options
+	log      zerolog.Logger
+	refusals zerolog.Logger // log of refused requests, sampled: an attack must not flood it
+	hosts    hostPolicy
+	ln       *guard.Listener
+	srv      *http.Server
 }
 
 // maxBody bounds request bodies like MQTT command payloads.
@@ -58,17 +81,53 @@ func New(opts Options) (*Server, error) {
 	if opts.Address == "" {
 		return nil, ErrNoAddress
 	}
-	ln, err := net.Listen("tcp", opts.Address)
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 5 * time.Second
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 10 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 30 * time.Second
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 16 << 10
+	}
+	ln, err := guard.Listen("tcp", opts.Address, guard.ListenerOptions{
+		Name: "api", MaxConns: opts.MaxConns, MaxConnsPerIP: opts.MaxConnsPerIP, Busy: guard.HTTPBusy, Log: opts.Logger,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("api listen %s: %w", opts.Address, err)
 	}
-	s := &Server{opts: opts, log: opts.Logger.With().Str("component", "api").Logger(), ln: ln}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log := opts.Logger.With().Str("component", "api").Logger()
+	s := &Server{
+		opts: opts, log: log, ln: ln,
+		refusals: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
+		hosts:    newHostPolicy(ln.Addr().String(), opts.AllowedHosts),
+	}
+	if host, _, err := net.SplitHostPort(opts.Address); err == nil && host != "" && net.ParseIP(host) == nil {
+		s.hosts.names[canonicalHost(host)] = true // a configured name, e.g. localhost
+	}
+	// No server-wide WriteTimeout: it would cut a pprof profile; the API's
+	// own routes set one per response.
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+	}
 	return s, nil
 }
 
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// ListenerStats are the listener's figures.
+func (s *Server) ListenerStats() guard.Stats { return s.ln.Stats() }
 
 // Run serves until ctx ends, then shuts down within 2 s.
 func (s *Server) Run(ctx context.Context) error {
@@ -92,34 +151,63 @@ func (s *Server) Run(ctx context.Context) error {
 // Close releases the listener of a server that never ran.
 func (s *Server) Close() error { return s.ln.Close() }
 
-// Handler is the API's routing, exposed for tests.
+// Handler is the API's routing, exposed for tests. Requests a foreign
+// page could have made are refused first (origin.go), then Authorize
+// decides.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", s.command("status", nil))
+	mux.HandleFunc("GET /v1/health", s.health)
 	mux.HandleFunc("GET /v1/config", s.command("config.get", nil))
 	mux.HandleFunc("GET /v1/paths", s.command("paths.list", nil))
 	mux.HandleFunc("GET /v1/paths/{name...}", s.getPath)
 	mux.HandleFunc("POST /v1/paths/{name...}", s.postPath)
 	mux.HandleFunc("DELETE /v1/paths/{name...}", s.deletePath)
 	mux.HandleFunc("GET /metrics", s.metrics)
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+		mux.ServeHTTP(w, r)
+	})
 	if s.opts.Extra != nil {
-		mux.Handle("/", s.opts.Extra)
-	}
-	if s.opts.Authorize == nil {
-		return mux
+		api := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, pattern := mux.Handler(r); pattern != "" {
+				api.ServeHTTP(w, r)
+				return
+			}
+			// Long responses (a CPU profile): no write deadline.
+			s.opts.Extra.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed, ask := s.opts.Authorize(r)
-		switch {
-		case allowed:
-			mux.ServeHTTP(w, r)
-		case ask:
-			w.Header().Set("WWW-Authenticate", `Basic realm="camgate"`)
-			http.Error(w, "credentials required", http.StatusUnauthorized)
-		default:
-			http.Error(w, "forbidden", http.StatusForbidden)
+		if !s.sameSite(w, r) {
+			return
 		}
+		if s.opts.Authorize != nil {
+			allowed, ask := s.opts.Authorize(r)
+			switch {
+			case allowed:
+			case ask:
+				w.Header().Set("WWW-Authenticate", `Basic realm="camgate"`)
+				http.Error(w, "credentials required", http.StatusUnauthorized)
+				return
+			default:
+				http.Error(w, "forbidden", http.StatusForbidden)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
 	})
+}
+
+// pathName returns the {name} of a path route, or answers 400 when it
+// breaks the path-name rule (before anything is looked up).
+func pathName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if err := guard.ValidatePathName(name); err != nil {
+		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: err.Error()})
+		return "", false
+	}
+	return name, true
 }
 
 func (s *Server) command(name string, args json.RawMessage) http.HandlerFunc {
@@ -137,9 +225,33 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, name string, args 
 	_, _ = w.Write([]byte("\n"))
 }
 
+// health serves the status document, with 503 when it says it is not ok
+// (a listener is down), so service checks see the failure.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	res, cerr := s.opts.Commands.Call(r.Context(), "status", nil)
+	if cerr != nil {
+		writeError(w, cerr)
+		return
+	}
+	var doc struct {
+		OK *bool `json:"ok"`
+	}
+	code := http.StatusOK
+	if json.Unmarshal(res, &doc) == nil && doc.OK != nil && !*doc.OK {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(res)
+	_, _ = w.Write([]byte("\n"))
+}
+
 // getPath returns one entry of paths.list.
 func (s *Server) getPath(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+	name, ok := pathName(w, r)
+	if !ok {
+		return
+	}
 	res, cerr := s.opts.Commands.Call(r.Context(), "paths.list", nil)
 	if cerr != nil {
 		writeError(w, cerr)
@@ -168,7 +280,10 @@ func (s *Server) getPath(w http.ResponseWriter, r *http.Request) {
 
 // postPath adds or updates a fleet-managed path; the body is its conf.
 func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+	name, ok := pathName(w, r)
+	if !ok {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
@@ -198,7 +313,11 @@ func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deletePath(w http.ResponseWriter, r *http.Request) {
-	args, _ := json.Marshal(map[string]string{"name": r.PathValue("name")})
+	name, ok := pathName(w, r)
+	if !ok {
+		return
+	}
+	args, _ := json.Marshal(map[string]string{"name": name})
 	if _, cerr := s.opts.Commands.Call(r.Context(), "paths.remove", args); cerr != nil {
 		writeError(w, cerr)
 		return

@@ -48,6 +48,9 @@ func newServer(t *testing.T, c *fakeCommands, m api.Metrics) *httptest.Server {
 func do(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +228,18 @@ func TestAuthorize(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Fatalf("%s: %d, want %d", creds, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestHealthNotOKIs503(t *testing.T) {
+	for doc, want := range map[string]int{`{"ok":true}`: 200, `{"ok":false,"listeners":[{"name":"rtsp","state":"down"}]}`: 503, `{}`: 200} {
+		ts := newServer(t, &fakeCommands{fn: func(string, json.RawMessage) (json.RawMessage, *uplink.Error) {
+			return json.RawMessage(doc), nil
+		}}, nil)
+		code, body := do(t, "GET", ts.URL+"/v1/health", "")
+		if code != want || !strings.Contains(body, doc) {
+			t.Errorf("%s: %d %q, want %d", doc, code, body, want)
 		}
 	}
 }

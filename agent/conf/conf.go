@@ -46,6 +46,13 @@ type RTSP struct {
 	RTPAddress     string   `yaml:"rtpAddress" json:"rtpAddress"`
 	RTCPAddress    string   `yaml:"rtcpAddress" json:"rtcpAddress"`
 	WriteQueueSize int      `yaml:"writeQueueSize" json:"writeQueueSize"`
+	// MaxConnections bounds the RTSP connections open at once; the excess
+	// gets 503 at once. Default 512; 0 = no cap.
+	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+	// MaxConnectionsPerIP bounds those from one client address; an NVR
+	// recording 64 cameras, main and sub stream, opens 128. Default 128;
+	// 0 = no cap.
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP" json:"maxConnectionsPerIP"`
 }
 
 // WebRTC is the WHEP server section.
@@ -57,6 +64,18 @@ type WebRTC struct {
 	IPsFromInterfacesList []string    `yaml:"ipsFromInterfacesList" json:"ipsFromInterfacesList"`
 	AdditionalHosts       []string    `yaml:"additionalHosts" json:"additionalHosts"`
 	ICEServers            []ICEServer `yaml:"iceServers" json:"iceServers"`
+	// MaxConnections bounds the HTTP connections (player page, WHEP) open
+	// at once; the excess gets 503 at once. Media goes over ICE, not these;
+	// the ICE-TCP listener (iceTCPMuxAddress) has the same caps of its own.
+	// Default 256; 0 = no cap.
+	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+	// MaxConnectionsPerIP bounds those from one client address (a browser
+	// opens up to 6 per host); the excess gets 429. Default 32; 0 = no cap.
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP" json:"maxConnectionsPerIP"`
+	// MaxPendingSessions bounds the WHEP sessions answered but not yet
+	// connected (each holds a peer connection until its handshake timeout,
+	// 10 s); further offers get 503 at once. Default 64; 0 = no cap.
+	MaxPendingSessions int `yaml:"maxPendingSessions" json:"maxPendingSessions"`
 }
 
 // ICEServer is a STUN or TURN server.
@@ -69,6 +88,17 @@ type ICEServer struct {
 // API is the local HTTP API section.
 type API struct {
 	Address string `yaml:"address" json:"address"`
+	// MaxConnections bounds the API connections open at once; the excess
+	// gets 503 at once. Default 64; 0 = no cap.
+	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+	// MaxConnectionsPerIP bounds those from one client address (every
+	// local tool is 127.0.0.1); the excess gets 429. Default 32; 0 = no cap.
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP" json:"maxConnectionsPerIP"`
+	// AllowedHosts are further names the API answers to in the Host header
+	// (e.g. the box's DNS name when address is not loopback). Loopback
+	// names and addresses and the host of address are always allowed; any
+	// other Host gets 403, so DNS rebinding fails. Default none.
+	AllowedHosts []string `yaml:"allowedHosts" json:"allowedHosts"`
 }
 
 // Uplink is the MQTT section.

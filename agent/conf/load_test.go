@@ -34,6 +34,15 @@ func TestDefaults(t *testing.T) {
 	if c.Agent.GoGC != 50 || c.Agent.GoMemLimit != 0 {
 		t.Fatalf("runtime defaults: goGC %d, goMemLimit %d", c.Agent.GoGC, c.Agent.GoMemLimit)
 	}
+	if c.RTSP.MaxConnections != 512 || c.RTSP.MaxConnectionsPerIP != 128 || c.WebRTC.MaxConnections != 256 ||
+		c.WebRTC.MaxConnectionsPerIP != 32 || c.WebRTC.MaxPendingSessions != 64 || c.API.MaxConnections != 64 ||
+		c.API.MaxConnectionsPerIP != 32 || len(c.API.AllowedHosts) != 0 {
+		t.Fatalf("connection caps: %+v %+v %+v", c.RTSP, c.WebRTC, c.API)
+	}
+	c, err = Load("", []string{"CAMGATE_API_ALLOWEDHOSTS=[box.example, 10.0.0.5]", "CAMGATE_RTSP_MAXCONNECTIONS=0"})
+	if err != nil || len(c.API.AllowedHosts) != 2 || c.RTSP.MaxConnections != 0 {
+		t.Fatalf("caps from the environment: %v %+v", err, c.API)
+	}
 }
 
 func TestFileMergesMapsReplacesLists(t *testing.T) {
@@ -121,6 +130,10 @@ var errorCases = []struct {
 	{"bad path name", "paths:\n  \"bad name\":\n    source: demo\n", []string{":2", "paths.bad name", "invalid path name"}},
 	{"bad source scheme", "paths:\n  cam:\n    source: http://u:pw@x/\n", []string{":3", "paths.cam.source", "unsupported"}},
 	{"no host", "paths:\n  cam:\n    source: rtsp:///x\n", []string{"paths.cam.source", "no host"}},
+	{"negative cap", "rtsp:\n  maxConnectionsPerIP: -1\n", []string{":2", "rtsp.maxConnectionsPerIP", "no cap"}},
+	{"negative pending cap", "webrtc:\n  maxPendingSessions: -5\n", []string{":2", "webrtc.maxPendingSessions"}},
+	{"allowed host with port", "api:\n  allowedHosts: [\"box.example:9997\"]\n", []string{"api.allowedHosts[0]", "without scheme or port"}},
+	{"allowed host url", "api:\n  allowedHosts: [\"http://box\"]\n", []string{"api.allowedHosts[0]"}},
 	{"bad level", "agent:\n  logLevel: loud\n", []string{":2", "agent.logLevel"}},
 	{"negative goGC", "agent:\n  goGC: -5\n", []string{":2", "agent.goGC", "-5"}},
 	{"bad transport", "pathDefaults:\n  rtspTransport: quic\n", []string{":2", "pathDefaults.rtspTransport"}},

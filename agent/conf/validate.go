@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
 )
 
@@ -20,21 +21,8 @@ const (
 	CatchAll = "all_others"
 )
 
-var pathNameRe = regexp.MustCompile(`^[A-Za-z0-9_.\-/]{1,64}$`)
-
-// ValidatePathName checks a concrete path name (not a "~regexp" entry).
-func ValidatePathName(name string) error {
-	if !pathNameRe.MatchString(name) {
-		return fmt.Errorf("invalid path name %q: use letters, digits, _ - . / (at most 64)", name)
-	}
-	if strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") || strings.Contains(name, "..") {
-		return fmt.Errorf("invalid path name %q: empty segment or '..'", name)
-	}
-	return nil
-}
-
-// ValidatePathEntry checks a key of the paths map: a name, all_others or a
-// "~regexp".
+// ValidatePathEntry checks a key of the paths map: a name (the rule of
+// guard.ValidatePathName), all_others or a "~regexp".
 func ValidatePathEntry(name string) error {
 	if name == CatchAll {
 		return nil
@@ -45,7 +33,7 @@ func ValidatePathEntry(name string) error {
 		}
 		return nil
 	}
-	return ValidatePathName(name)
+	return guard.ValidatePathName(name)
 }
 
 // Validate checks one path entry.
@@ -111,6 +99,19 @@ func validateTransport(t string) error {
 	}
 	return fmt.Errorf("rtspTransport: %q is not one of automatic, tcp, udp, multicast", t)
 }
+
+// validateHostName accepts an IP address or a DNS name, without port.
+func validateHostName(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if h == "" || len(h) > 253 || !hostNameRe.MatchString(h) {
+		return fmt.Errorf("%q: want a host name or an IP address, without scheme or port", h)
+	}
+	return nil
+}
+
+var hostNameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
 
 func validateAddr(key, a string, allowEmpty bool) error {
 	if a == "" {
@@ -308,6 +309,24 @@ func (c *Config) Validate() error {
 	}
 	if err := checkClashes(c.listeners()); err != nil {
 		return err
+	}
+	for _, lim := range []struct {
+		key string
+		n   int
+	}{
+		{"rtsp.maxConnections", c.RTSP.MaxConnections}, {"rtsp.maxConnectionsPerIP", c.RTSP.MaxConnectionsPerIP},
+		{"webrtc.maxConnections", c.WebRTC.MaxConnections}, {"webrtc.maxConnectionsPerIP", c.WebRTC.MaxConnectionsPerIP},
+		{"webrtc.maxPendingSessions", c.WebRTC.MaxPendingSessions},
+		{"api.maxConnections", c.API.MaxConnections}, {"api.maxConnectionsPerIP", c.API.MaxConnectionsPerIP},
+	} {
+		if lim.n < 0 {
+			return &Error{Key: lim.key, Msg: fmt.Sprintf("%d: want 0 (no cap) or more", lim.n)}
+		}
+	}
+	for i, h := range c.API.AllowedHosts {
+		if err := validateHostName(h); err != nil {
+			return &Error{Key: fmt.Sprintf("api.allowedHosts[%d]", i), Msg: err.Error()}
+		}
 	}
 	if err := c.Uplink.validate(); err != nil {
 		return err

@@ -1,6 +1,8 @@
 package testcam
 
 import (
+	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +33,18 @@ type Reader struct {
 // returned rather than fatal so tests can assert refusals.
 func Read(t testing.TB, url string, udp bool) (*Reader, error) {
 	t.Helper()
+	return read(t, url, udp, nil)
+}
+
+// ReadFrom is Read over TCP from the loopback source address src (e.g.
+// 127.0.0.2), a client of its own for per-address caps.
+func ReadFrom(t testing.TB, url, src string) (*Reader, error) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return read(t, url, false, d.DialContext)
+}
+
+func read(t testing.TB, url string, udp bool, dial func(context.Context, string, string) (net.Conn, error)) (*Reader, error) {
 	u, err := base.ParseURL(url)
 	if err != nil {
 		return nil, err
@@ -39,7 +53,7 @@ func Read(t testing.TB, url string, udp bool) (*Reader, error) {
 	if udp {
 		tr = gortsplib.TransportUDP
 	}
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tr, ReadTimeout: 5 * time.Second}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tr, ReadTimeout: 5 * time.Second, DialContext: dial}
 	if err := c.Start2(); err != nil {
 		return nil, err
 	}

@@ -35,14 +35,21 @@ var batchBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-type batchListener struct{ net.Listener }
+// batchListener makes every connection a batchConn with its handshake
+// deadline armed.
+type batchListener struct {
+	net.Listener
+	handshake time.Duration
+}
 
 func (l batchListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return newBatchConn(c), nil
+	b := newBatchConn(c)
+	_ = b.hs.guard(c, l.handshake)
+	return b, nil
 }
 
 // batchConn holds RTP frames until the end of their access unit.
@@ -70,6 +77,8 @@ type batchConn struct {
 	reqSession *session
 	reqSS      *gortsplib.ServerSession
 	reqMedias  int // media set up in reqSession before this SETUP
+
+	hs handshake // the read deadline until the connection plays or records
 }
 
 func newBatchConn(c net.Conn) *batchConn {

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -28,6 +29,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
@@ -64,8 +66,18 @@ type Options struct {
 	BasicOnly bool
 	// ReadTimeout and WriteTimeout bound client I/O; default 10 s.
 	ReadTimeout, WriteTimeout time.Duration
-	Log                       zerolog.Logger
-	Events                    streaming.EventSink
+	// HandshakeTimeout bounds each request of a connection that does not
+	// play or record yet: from accept, then from each response, the next
+	// request must arrive whole within it or the connection is closed;
+	// default ReadTimeout.
+	HandshakeTimeout time.Duration
+	// MaxConns and MaxConnsPerIP cap the open connections, in total and
+	// from one client address; the excess is answered 503 and closed at
+	// once. 0 = no cap (the agent passes rtsp.maxConnections and
+	// rtsp.maxConnectionsPerIP).
+	MaxConns, MaxConnsPerIP int
+	Log                     zerolog.Logger
+	Events                  streaming.EventSink
 }
 
 // Server is the local RTSP server.
@@ -83,6 +95,7 @@ type Server struct {
 	streams map[*streaming.Stream]*gortsplib.ServerStream
 	closed  bool
 
+	ln   atomic.Pointer[guard.Listener] // set by Start
 	mem  *memReturner
 	wg   sync.WaitGroup // readers' writers
 	rtp  *udpSocket     // the RTP socket (UDP on), set during Start
@@ -121,6 +134,9 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = opts.ReadTimeout
+	}
 	if opts.Events == nil {
 		opts.Events = nopEvents{}
 	}
@@ -142,11 +158,15 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 		WriteTimeout:   opts.WriteTimeout,
 		WriteQueueSize: min(sessionQueue, opts.WriteQueueSize),
 		Listen: func(network, address string) (net.Listener, error) {
-			l, err := net.Listen(network, address)
+			l, err := guard.Listen(network, address, guard.ListenerOptions{
+				Name: "rtsp", MaxConns: opts.MaxConns, MaxConnsPerIP: opts.MaxConnsPerIP,
+				Busy: guard.RTSPBusy, Log: opts.Log,
+			})
 			if err != nil {
 				return nil, err
 			}
-			return batchListener{l}, nil
+			s.ln.Store(l)
+			return batchListener{Listener: l, handshake: opts.HandshakeTimeout}, nil
 		},
 	}
 	if opts.BasicOnly {
@@ -193,11 +213,26 @@ func (s *Server) Start() error {
 // Addr is the TCP address the server listens on (after Start).
 func (s *Server) Addr() string { return s.opts.Address }
 
+// ListenerStats are the TCP listener's figures (zero before Start).
+func (s *Server) ListenerStats() guard.Stats {
+	if l := s.ln.Load(); l != nil {
+		return l.Stats()
+	}
+	return guard.Stats{Name: "rtsp", Addr: s.opts.Address}
+}
+
 // Run starts the server and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Start(); err != nil {
 		return err
 	}
+	return s.Serve(ctx)
+}
+
+// Serve waits, after Start, until ctx ends (then it closes the server and
+// returns nil) or the server ends by itself: its listener failed for
+// good. That is an error; the server is closed.
+func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Wait() }()
 	select {
@@ -207,7 +242,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	case err := <-errc:
 		s.Close()
-		return fmt.Errorf("rtsp server: %w", err)
+		if l := s.ln.Load(); l != nil && l.Err() != nil {
+			err = l.Err()
+		}
+		return fmt.Errorf("rtsp server %s ended: %w", s.opts.Address, err)
 	}
 }
 
@@ -293,6 +331,13 @@ func pathName(p string) string {
 	return strings.Trim(p, "/")
 }
 
+// badName answers a request for a name the path-name rule refuses; it is
+// checked before anything is looked up or authorized, and the connection
+// is closed after the answer.
+func badName(err error) (*base.Response, error) {
+	return status(base.StatusBadRequest), err
+}
+
 func remoteIP(c *gortsplib.ServerConn) net.IP {
 	if a, ok := c.NetConn().RemoteAddr().(*net.TCPAddr); ok {
 		return a.IP
@@ -349,6 +394,10 @@ func (s *Server) acquireError(path string, err error) (*base.Response, error) {
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	name := pathName(ctx.Path)
+	if err := guard.ValidatePathName(name); err != nil {
+		res, err := badName(err)
+		return res, nil, err
+	}
 	if res, err := s.authorize(ctx.Conn, ctx.Request, auth.ActionRead, name); res != nil {
 		return res, nil, err
 	}
@@ -369,6 +418,9 @@ func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 // OnAnnounce implements gortsplib.ServerHandlerOnAnnounce.
 func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	name := pathName(ctx.Path)
+	if err := guard.ValidatePathName(name); err != nil {
+		return badName(err)
+	}
 	if res, err := s.authorize(ctx.Conn, ctx.Request, auth.ActionPublish, name); res != nil {
 		return res, err
 	}
@@ -396,6 +448,10 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		return status(base.StatusOK), nil, nil
 	}
 	name := pathName(ctx.Path)
+	if err := guard.ValidatePathName(name); err != nil {
+		res, err := badName(err)
+		return res, nil, err
+	}
 	sd := sessionOf(ctx.Session)
 	sd.mu.Lock()
 	lease := sd.lease
@@ -449,6 +505,7 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	method, sd, ss, before := bc.reqMethod, bc.reqSession, bc.reqSS, bc.reqMedias
 	bc.reqSession, bc.reqSS = nil, nil
 	bc.reqMu.Unlock()
+	bc.answered(method, res.StatusCode, s.opts.HandshakeTimeout)
 	if sd == nil {
 		return
 	}

@@ -25,6 +25,9 @@ var (
 	ErrServerClosed = errors.New("webrtc server closed")
 	// ErrNoCandidates means the options leave no address to announce.
 	ErrNoCandidates = errors.New("ipsFromInterfaces is off and additionalHosts and iceServers are empty: no candidate could be announced")
+	// ErrTooManyPending refuses an offer while MaxPendingSessions sessions
+	// wait for their peers to connect.
+	ErrTooManyPending = errors.New("too many webrtc sessions waiting to connect; retry shortly")
 )
 
 // OptionError is a setting of Options the server cannot use. Option names

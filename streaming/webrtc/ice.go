@@ -14,6 +14,8 @@ import (
 	"github.com/pion/interceptor"
 	pwebrtc "github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
+
+	"github.com/camgate/camgate/internal/guard"
 )
 
 // virtualPrefixes name adapters whose addresses a browser on the LAN can
@@ -46,7 +48,7 @@ type iceStack struct {
 	iceServers []pwebrtc.ICEServer
 
 	udpConn net.PacketConn
-	tcpLn   net.Listener
+	tcpLn   *guard.Listener // nil unless ICETCPMuxAddress is set
 
 	mu     sync.Mutex
 	build  func() error // builds api and the muxes; nil once done
@@ -257,7 +259,11 @@ func newICEStack(o *Options, log zerolog.Logger) (_ *iceStack, err error) {
 		if !o.IPsFromInterfaces {
 			log.Warn().Msg("iceTCPMuxAddress is set but ipsFromInterfaces is off: TCP candidates are announced for interface addresses only, so none will be")
 		}
-		s.tcpLn, err = net.Listen("tcp", o.ICETCPMuxAddress)
+		// pion's accept loop ends quietly on any error: the guard retries
+		// the temporary ones, and the server ends on the others.
+		s.tcpLn, err = guard.Listen("tcp", o.ICETCPMuxAddress, guard.ListenerOptions{
+			Name: "webrtc-ice-tcp", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Log: o.Logger,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("listen ice tcp %s: %w", o.ICETCPMuxAddress, err)
 		}
@@ -284,10 +290,13 @@ func newICEStack(o *Options, log zerolog.Logger) (_ *iceStack, err error) {
 		se.SetICEUDPMux(s.udpMux)
 		if s.tcpLn != nil {
 			s.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
-				Listener:        s.tcpLn,
-				Logger:          lf.NewLogger("tcpmux"),
-				ReadBufferSize:  8,
-				WriteBufferSize: 4 << 20,
+				Listener: s.tcpLn,
+				Logger:   lf.NewLogger("tcpmux"),
+				// A connection must send its first STUN binding within
+				// the handshake timeout (pion's default is 30 s).
+				FirstStunBindTimeout: o.HandshakeTimeout,
+				ReadBufferSize:       8,
+				WriteBufferSize:      4 << 20,
 			})
 			se.SetICETCPMux(s.tcpMux)
 		}

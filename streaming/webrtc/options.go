@@ -62,6 +62,31 @@ type Options struct {
 	WriteQueueSize int
 	// AllowOrigin is the CORS Access-Control-Allow-Origin value; default "*".
 	AllowOrigin string
+
+	// MaxConns and MaxConnsPerIP cap the open HTTP connections, in total
+	// (the excess gets 503 at once) and from one client address (429);
+	// the ICE-TCP listener has the same caps of its own (the excess is
+	// closed). 0 = no cap. The agent passes webrtc.maxConnections and
+	// webrtc.maxConnectionsPerIP.
+	MaxConns, MaxConnsPerIP int
+	// MaxPendingSessions caps the offers being answered plus the sessions
+	// answered whose peers have not connected yet; further offers get 503
+	// at once. A session that does not connect within HandshakeTimeout is
+	// closed and gives its place back. 0 = no cap.
+	MaxPendingSessions int
+	// ReadHeaderTimeout bounds reading a request's header; default 5s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request (header and body);
+	// default 10s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response, counted from when the
+	// handler has it ready (an offer may wait for an on-demand source
+	// longer than this); default 10s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection without a request; default 60s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header; default 16 KiB.
+	MaxHeaderBytes int
 	// Logger is the parent logger; the server adds component=webrtc.
 	Logger zerolog.Logger
 
@@ -99,6 +124,21 @@ func (o *Options) setDefaults() error {
 	}
 	if o.AllowOrigin == "" {
 		o.AllowOrigin = "*"
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 5 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 10 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 16 << 10
 	}
 	if o.interfaces == nil {
 		o.interfaces = systemInterfaces

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
 )
 
 // The pages are filled by plain string replacement of one placeholder
@@ -38,16 +39,33 @@ func (s *Server) servePlayer(w http.ResponseWriter, _ *http.Request, name string
 	writePage(w, renderPlayer(name))
 }
 
-func (s *Server) serveIndex(w http.ResponseWriter, _ *http.Request) {
+// serveIndex lists the paths the client may read, and only those: a
+// client that may read none gets the page of a box without paths.
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	var paths []streaming.PathInfo
 	if s.o.Lister != nil {
 		for _, p := range s.o.Lister.Paths() {
-			if !strings.HasPrefix(p.Name, "~") && p.Name != "all_others" {
+			if !strings.HasPrefix(p.Name, "~") && p.Name != "all_others" && s.mayRead(r, p.Name) {
 				paths = append(paths, p)
 			}
 		}
 	}
 	writePage(w, renderIndex(paths))
+}
+
+// mayRead tells whether the request may read path: anonymously first, so
+// that credentials (a password hash to check) are tried only on paths
+// that need them.
+func (s *Server) mayRead(r *http.Request, path string) bool {
+	if s.o.Auth == nil {
+		return true
+	}
+	ip := remoteIP(r)
+	if s.o.Auth.Check(auth.Request{Action: auth.ActionRead, Path: path, IP: ip}) == nil {
+		return true
+	}
+	user, pass := credentials(r)
+	return user != "" && s.o.Auth.Check(auth.Request{Action: auth.ActionRead, Path: path, IP: ip, User: user, Pass: pass}) == nil
 }
 
 // renderPlayer fills the player page for the path name.

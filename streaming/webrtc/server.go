@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	pwebrtc "github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 )
@@ -48,7 +50,7 @@ type Server struct {
 	o   Options
 	log zerolog.Logger
 	ice *iceStack
-	ln  net.Listener
+	ln  *guard.Listener
 	hs  *http.Server
 
 	mu       sync.Mutex
@@ -56,7 +58,10 @@ type Server struct {
 	sessions map[string]*session
 	closed   bool
 	bframes  map[string]string // path -> SPS seen with B-frames
+	pending  int               // offers being answered and sessions not connected yet
 	wg       sync.WaitGroup    // session goroutines
+
+	pendingRefused atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -80,18 +85,62 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ln, err = net.Listen("tcp", o.Address)
+	s.ln, err = guard.Listen("tcp", o.Address, guard.ListenerOptions{
+		Name: "webrtc", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Busy: guard.HTTPBusy, Log: o.Logger,
+	})
 	if err != nil {
 		_ = s.ice.close()
 		return nil, fmt.Errorf("listen webrtc http %s: %w", o.Address, err)
 	}
+	// No server-wide WriteTimeout: it counts from the request, and an
+	// offer may wait for an on-demand source longer. ServeHTTP sets a
+	// write deadline per response instead.
 	s.hs = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          stdlog.New(s.log.With().Str("from", "net/http").Logger(), "", 0),
 	}
 	return s, nil
+}
+
+// ListenerStats are the figures of the HTTP listener and, when set, of
+// the ICE-TCP one.
+func (s *Server) ListenerStats() []guard.Stats {
+	out := []guard.Stats{s.ln.Stats()}
+	if s.ice.tcpLn != nil {
+		out = append(out, s.ice.tcpLn.Stats())
+	}
+	return out
+}
+
+// PendingStats returns the offers being answered plus the sessions not
+// connected yet, and how many offers MaxPendingSessions refused.
+func (s *Server) PendingStats() (pending int, refused uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending, s.pendingRefused.Load()
+}
+
+// reservePending takes a place among the pending sessions; false: none
+// is free.
+func (s *Server) reservePending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.o.MaxPendingSessions > 0 && s.pending >= s.o.MaxPendingSessions {
+		s.pendingRefused.Add(1)
+		return false
+	}
+	s.pending++
+	return true
+}
+
+func (s *Server) releasePending() {
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
 }
 
 // Addr is the HTTP address the server listens on.
@@ -121,11 +170,17 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.hs.Serve(s.ln) }()
 
+	var iceTCPDown <-chan struct{} // nil: never
+	if s.ice.tcpLn != nil {
+		iceTCPDown = s.ice.tcpLn.Down()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 		err = fmt.Errorf("serve webrtc http: %w", err)
+	case <-iceTCPDown:
+		err = fmt.Errorf("ice tcp listener %s ended: %w", s.ice.tcpLn.Addr(), s.ice.tcpLn.Err())
 	}
 	cancel() // ends waiting requests and every session
 	shCtx, shCancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -188,6 +243,7 @@ func (s *Server) knownBFrames(path string, f format.Format) bool {
 // ServeHTTP routes: GET / (index), GET /<path> (player), POST /<path>/whep,
 // PATCH and DELETE /<path>/whep/<session>, OPTIONS anywhere.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", s.o.AllowOrigin)
 	h.Set("Access-Control-Expose-Headers", "Location, ETag, Accept-Patch, Link, WWW-Authenticate")
@@ -212,6 +268,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name, ok := strings.CutSuffix(p, "/whep"); ok {
+		if !validName(w, name) {
+			return
+		}
 		if r.Method != http.MethodPost {
 			httpError(w, http.StatusMethodNotAllowed, "use POST with an sdp offer")
 			return
@@ -221,6 +280,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if i := strings.LastIndex(p, "/whep/"); i > 0 {
 		name, id := p[:i], p[i+len("/whep/"):]
+		if !validName(w, name) {
+			return
+		}
 		switch r.Method {
 		case http.MethodPatch:
 			s.servePatch(w, r, name, id)
@@ -235,31 +297,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	if !validPathName(p) {
-		httpError(w, http.StatusNotFound, "not found")
+	if !validName(w, p) {
 		return
 	}
 	s.servePlayer(w, r, p)
 }
 
-// validPathName follows the path naming rule: letters, digits, _ - . /,
-// at most 64 characters, no empty or dot-only segments.
-func validPathName(n string) bool {
-	if n == "" || len(n) > 64 {
+// validName answers 400 to a name the path-name rule refuses, before it
+// is looked up or authorized.
+func validName(w http.ResponseWriter, name string) bool {
+	if err := guard.ValidatePathName(name); err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
 		return false
-	}
-	for _, seg := range strings.Split(n, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-	}
-	for _, c := range n {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '_', c == '-', c == '.', c == '/':
-		default:
-			return false
-		}
 	}
 	return true
 }
@@ -331,10 +380,6 @@ func newID() string {
 }
 
 func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) {
-	if !validPathName(name) {
-		httpError(w, http.StatusNotFound, "path not found")
-		return
-	}
 	if !s.authorize(w, r, name) {
 		return
 	}
@@ -357,6 +402,11 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) 
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !s.reservePending() {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, ErrTooManyPending.Error())
+		return
+	}
 
 	start := time.Now()
 	var raddr net.Addr
@@ -365,6 +415,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	lease, err := s.o.Paths.Acquire(r.Context(), name, streaming.ReaderRequest{Protocol: "webrtc", RemoteAddr: raddr})
 	if err != nil {
+		s.releasePending()
 		s.acquireError(w, name, err)
 		return
 	}
@@ -375,6 +426,9 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, name string) 
 		httpError(w, code, err.Error())
 		return
 	}
+	// The answer may come long after ServeHTTP's write deadline was set
+	// (an on-demand source starting): it gets a deadline of its own.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", "/"+name+"/whep/"+ss.id)
@@ -400,9 +454,17 @@ func (s *Server) acquireError(w http.ResponseWriter, name string, err error) {
 	}
 }
 
-// newSession negotiates the peer connection for an acquired path. On error
-// it returns the HTTP status to answer with; the caller releases the lease.
+// newSession negotiates the peer connection for an acquired path. It takes
+// the caller's pending place (reservePending): the session gives it back
+// once connected or closed, an error at once. On error it returns the
+// HTTP status to answer with; the caller releases the lease.
 func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease, off *offered, offer string) (_ *session, answer string, code int, err error) {
+	var ss *session
+	defer func() {
+		if err != nil && ss == nil {
+			s.releasePending()
+		}
+	}()
 	strm := lease.Stream()
 	video, audio, err := planTracks(strm.Desc(), off)
 	if err != nil {
@@ -428,7 +490,7 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 		return nil, "", http.StatusInternalServerError, fmt.Errorf("new peer connection: %w", err)
 	}
 	ctx, cancel := context.WithCancel(parent)
-	ss := &session{
+	ss = &session{
 		id:        newID(),
 		path:      name,
 		srv:       s,
@@ -443,11 +505,13 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 		connected: make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	ss.pending.Store(true)
 	ss.etag = `"` + ss.id[:12] + `"`
 	ss.log = s.log.With().Str("path", name).Str("session", ss.id[:8]).Str("remote", r.RemoteAddr).Logger()
 	ok := false
 	defer func() {
 		if !ok {
+			ss.givePendingBack()
 			// Closing the peer connection ends the RTCP readers; wait for them.
 			cancel()
 			_ = pc.Close()

@@ -223,7 +223,7 @@ func TestRequestErrors(t *testing.T) {
 			"a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n", nil, 400, "bad sdp offer"},
 		{"too large", "cam", "application/sdp", strings.Repeat("a", maxBody+1), nil, 413, "64 KiB"},
 		{"unknown path", "nope", "application/sdp", offer, nil, 404, "not found"},
-		{"bad path name", "a..b/../c", "application/sdp", offer, nil, 404, ""},
+		{"bad path name", "a..b/../c", "application/sdp", offer, nil, 400, "invalid path name"},
 		{"mjpeg", "mjpeg", "application/sdp", offer, nil, 406, "M-JPEG"},
 		{"b-frames", "bframes", "application/sdp", offer, nil, 406, "b-frames"},
 		{"no credentials", "secret", "application/sdp", offer, nil, 401, "authentication"},
@@ -383,7 +383,7 @@ func TestIndexAndPlayerPages(t *testing.T) {
 		t.Error("player page loads something from elsewhere")
 	}
 	res, _ = doRequest(t, http.MethodGet, srv.base+"/bad%20name", "", "")
-	if res.StatusCode != 404 {
+	if res.StatusCode != 400 {
 		t.Errorf("player for an invalid name = %d", res.StatusCode)
 	}
 }
@@ -437,6 +437,9 @@ func TestICETCP(t *testing.T) {
 	case <-c.gotIDR:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no IDR over ICE-TCP")
+	}
+	if ls := s.ListenerStats(); len(ls) != 2 || ls[1].Name != "webrtc-ice-tcp" || ls[1].State.String() != "up" || ls[1].Open != 1 {
+		t.Fatalf("listeners %+v", ls)
 	}
 }
 

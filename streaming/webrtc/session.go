@@ -38,6 +38,7 @@ type session struct {
 	cancel    context.CancelFunc
 	connected chan struct{}
 	connOnce  sync.Once
+	pending   atomic.Bool // holds a place under MaxPendingSessions
 	stopMu    sync.Mutex
 	cause     error // the first stop's
 	drains    sync.WaitGroup
@@ -87,6 +88,14 @@ func (s *session) stopCause() error {
 
 func (s *session) markConnected() {
 	s.connOnce.Do(func() { close(s.connected) })
+	s.givePendingBack()
+}
+
+// givePendingBack gives the session's pending place back, once.
+func (s *session) givePendingBack() {
+	if s.pending.CompareAndSwap(true, false) {
+		s.srv.releasePending()
+	}
 }
 
 // drainRTCP reads a sender's RTCP so the interceptors (NACK, reports) run.
@@ -174,6 +183,7 @@ func (s *session) write(p *streaming.Packet, writeVideo func(*rtpPacket) error) 
 
 func (s *session) teardown() {
 	s.stop(s.ctx.Err()) // the server's context may have ended first
+	s.givePendingBack()
 	s.strm.RemoveReader(s)
 	s.q.Close()
 	if s.rp != nil {

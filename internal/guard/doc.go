@@ -1,0 +1,26 @@
+// Package guard is the one place for the rules every network entry point
+// of camgate shares: what a path name may look like, and how a TCP
+// listener survives a hostile LAN.
+//
+// # Basics
+//
+// ValidatePathName is the path-name rule of the config file, the RTSP
+// server, WHEP, the local API and the MQTT commands; each calls it before
+// it looks a name up anywhere.
+//
+// Listener wraps the net.Listener of a server (RTSP, WHEP and the player
+// page, the local API). Temporary accept errors (EMFILE, ENFILE,
+// ECONNABORTED, ...) are retried with backoff, as net/http's Serve does,
+// logged at most once per interval and counted. Connections beyond the
+// caps, in total or from one source address, are answered at once with
+// the protocol's "busy" reply and closed, and counted. Stats gives the
+// figures for health and /metrics.
+//
+// # Caveats
+//
+// guard knows no protocol beyond the few bytes of a refusal: read
+// deadlines that depend on the protocol's state (the RTSP server's
+// "until a session exists") stay with the server that knows the state.
+// guard imports nothing of camgate but internal helpers, so every
+// package may use it.
+package guard
