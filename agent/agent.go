@@ -15,6 +15,7 @@ import (
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/internal/eventtype"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
@@ -218,7 +219,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info().Str("version", Version).Uint64("boot", a.store.BootCount()).Str("dataDir", a.dataDir).
 		Str("rtsp", a.cfg.RTSP.Address).Msg("camgate started")
-	a.events.Event(streaming.Event{Type: "agent.started", Detail: Version})
+	a.events.Event(streaming.Event{Type: eventtype.AgentStarted, Detail: Version})
 	close(a.ready)
 	hal.Ready(ctx)
 
