@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -101,7 +102,15 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	}
 	a.events = a.link.events
 
-	a.auth, err = auth.New(authUsers(cfg.Auth.Users))
+	a.auth, err = auth.New(authUsers(cfg.Auth.Users), auth.Options{
+		Argon2MaxMemory:    int64(cfg.Auth.Argon2MaxMemory),
+		Argon2QueueTimeout: cfg.Auth.Argon2QueueTimeout.D(),
+		// One event, logged by the event sink, per report.
+		Denials: a.link.events,
+		// argon2 buffers are tens of MiB: hand them back once the
+		// checks stop rather than when the runtime gets to it.
+		ReturnMemory: debug.FreeOSMemory,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,12 +35,21 @@ type Options struct {
 	Commands Commands
 	Metrics  Metrics
 	// Authorize, when set, decides every request (the "api" permission of
-	// auth.users); askCredentials makes a refusal a 401 Basic challenge
-	// instead of a 403. nil allows everything.
-	Authorize func(r *http.Request) (allowed, askCredentials bool)
+	// auth.users): nil lets it through, a Refusal answers it. A nil
+	// Authorize allows everything.
+	Authorize func(r *http.Request) *Refusal
 	// Extra, when set, serves paths the API does not know (e.g. /debug/pprof/).
 	Extra  http.Handler
 	Logger zerolog.Logger
+}
+
+// Refusal is how Authorize turns a request down.
+type Refusal struct {
+	// Status is 401 (sent with a Basic challenge), 403, 429 (too many
+	// failed logins) or 503 (no password check could start in time).
+	Status int
+	// RetryAfter, when set, is sent as Retry-After in whole seconds.
+	RetryAfter time.Duration
 }
 
 // Server is the local API.
@@ -109,13 +119,22 @@ func (s *Server) Handler() http.Handler {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed, ask := s.opts.Authorize(r)
-		switch {
-		case allowed:
+		ref := s.opts.Authorize(r)
+		if ref == nil {
 			mux.ServeHTTP(w, r)
-		case ask:
+			return
+		}
+		if ref.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ref.RetryAfter+time.Second-1)/time.Second)))
+		}
+		switch ref.Status {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Basic realm="camgate"`)
 			http.Error(w, "credentials required", http.StatusUnauthorized)
+		case http.StatusTooManyRequests:
+			http.Error(w, "too many failed logins from this address, retry later", http.StatusTooManyRequests)
+		case http.StatusServiceUnavailable:
+			http.Error(w, "busy checking logins, retry later", http.StatusServiceUnavailable)
 		default:
 			http.Error(w, "forbidden", http.StatusForbidden)
 		}
