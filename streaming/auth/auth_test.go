@@ -8,8 +8,11 @@ import (
 	"net"
 	"testing"
 
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/argon2"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func defaults(t *testing.T, extra ...User) *Authenticator {
 	t.Helper()

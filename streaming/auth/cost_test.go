@@ -339,6 +339,21 @@ func TestDenialsAggregated(t *testing.T) {
 	}
 }
 
+// TestDenialReportTimer: with the real clock, the counted refusals go out
+// when the interval ends, without any further request or Close.
+func TestDenialReportTimer(t *testing.T) {
+	sink := &denials{}
+	a := newAuth(t, Options{Denials: sink, ReportInterval: 20 * time.Millisecond},
+		User{Name: "ops", Pass: "pw", Permissions: []Permission{{Action: ActionAPI}}})
+	for i := 0; i < 4; i++ {
+		_ = a.Check(Request{Action: ActionAPI, IP: attacker, Proto: "api", User: "ops", Pass: "guess"})
+	}
+	waitUntil(t, func() bool { return len(sink.list()) == 2 })
+	if got := sink.list(); got[0].Count != 1 || got[1].Count != 3 || got[1].Kind != eventtype.APIDenied {
+		t.Fatalf("reports %+v; want 1 then 3 api.denied", got)
+	}
+}
+
 // TestBadArgon2Refused: a malformed argon2 hash fails New instead of
 // never matching.
 func TestBadArgon2Refused(t *testing.T) {
