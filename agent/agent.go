@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,6 +16,7 @@ import (
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/hal"
+	"github.com/camgate/camgate/internal/eventtype"
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
@@ -101,7 +103,15 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	}
 	a.events = a.link.events
 
-	a.auth, err = auth.New(authUsers(cfg.Auth.Users))
+	a.auth, err = auth.New(authUsers(cfg.Auth.Users), auth.Options{
+		Argon2MaxMemory:    int64(cfg.Auth.Argon2MaxMemory),
+		Argon2QueueTimeout: cfg.Auth.Argon2QueueTimeout.D(),
+		// One event, logged by the event sink, per report.
+		Denials: a.link.events,
+		// argon2 buffers are tens of MiB: hand them back once the
+		// checks stop rather than when the runtime gets to it.
+		ReturnMemory: debug.FreeOSMemory,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -206,7 +216,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info().Str("version", Version).Uint64("boot", a.store.BootCount()).Str("dataDir", a.dataDir).
 		Str("rtsp", a.cfg.RTSP.Address).Msg("camgate started")
-	a.events.Event(streaming.Event{Type: "agent.started", Detail: Version})
+	a.events.Event(streaming.Event{Type: eventtype.AgentStarted, Detail: Version})
 	close(a.ready)
 	hal.Ready(ctx)
 

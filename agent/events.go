@@ -10,6 +10,7 @@ import (
 
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/uplink"
 )
 
@@ -48,6 +49,29 @@ func (e *eventSink) Event(ev streaming.Event) {
 		detail = ev.Detail // already redacted by streaming
 	}
 	e.emit(ev.Type, ev.Path, detail)
+}
+
+// Denied implements auth.DenialSink: one event (and one log line) per
+// aggregated report, its count in the detail.
+func (e *eventSink) Denied(d auth.Denial) {
+	ip := "others"
+	if d.IP.IsValid() {
+		ip = d.IP.String()
+	}
+	detail := map[string]any{"ip": ip, "count": d.Count}
+	if d.Proto != "" {
+		detail["proto"] = d.Proto
+	}
+	if d.User != "" {
+		detail["user"] = d.User
+	}
+	if d.Throttled > 0 {
+		detail["throttled"] = d.Throttled
+	}
+	if d.Busy > 0 {
+		detail["busy"] = d.Busy
+	}
+	e.emit(d.Kind, d.Path, detail)
 }
 
 // emit queues an event. detail must hold no secret.
@@ -143,3 +167,4 @@ func (o *outbox) append(kind string, build func(uint64) ([]byte, error)) {
 
 var _ uplink.Outbox = (*outbox)(nil)
 var _ streaming.EventSink = (*eventSink)(nil)
+var _ auth.DenialSink = (*eventSink)(nil)

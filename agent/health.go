@@ -10,6 +10,7 @@ import (
 	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
+	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/uplink"
 )
 
@@ -34,6 +35,7 @@ type healthSource struct {
 	paths     pathLister
 	system    systemMetrics // nil: runtime figures only
 	link      interface{ Stats() uplink.Stats }
+	auth      interface{ Stats() auth.Stats } // nil: no auth figures
 	store     *store.Store
 	outbox    *outbox // nil without an uplink
 	// listeners returns the figures of every TCP listener; nil: none.
@@ -215,6 +217,15 @@ func (h *healthSource) Metrics(ctx context.Context) []api.Family {
 			one("camgate_uplink_commands_dropped_total", "Commands dropped because the queue was full.", api.Counter, float64(st.CommandsDropped)))
 	}
 	fams = append(fams, h.listenerMetrics()...)
+	if h.auth != nil {
+		st := h.auth.Stats()
+		fams = append(fams,
+			one("camgate_auth_argon2_verifications_total", "argon2 password hashes computed.", api.Counter, float64(st.Argon2Verifications)),
+			one("camgate_auth_cache_hits_total", "argon2 checks answered by the cache of recent successes.", api.Counter, float64(st.CacheHits)),
+			one("camgate_auth_denied_total", "Requests refused after their credentials were checked.", api.Counter, float64(st.Denied)),
+			one("camgate_auth_throttled_total", "Requests refused unchecked: their address failed too often.", api.Counter, float64(st.Throttled)),
+			one("camgate_auth_busy_total", "Requests refused unchecked: no argon2 check could start in time.", api.Counter, float64(st.Busy)))
+	}
 	s := doc.System
 	if s.CPUPercent != nil {
 		fams = append(fams, one("camgate_system_cpu_percent", "Busy share of all CPUs.", api.Gauge, *s.CPUPercent))

@@ -78,7 +78,7 @@ func (l *link) Run(ctx context.Context) error {
 	l.health = &healthSource{
 		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
 		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox,
-		listeners: a.listenerStats,
+		listeners: a.listenerStats, auth: a.auth,
 	}
 	if a.webrtc != nil {
 		l.health.pending = a.webrtc.PendingStats
@@ -138,6 +138,8 @@ func (l *link) Run(ctx context.Context) error {
 	}
 	<-gctx.Done()
 	err := g.Wait()
+	// Denials still being counted go out before the event writer stops.
+	a.auth.Close()
 	if ctx.Err() != nil {
 		l.events.emit(uplink.EventAgentStopping, "", nil)
 	}
@@ -164,16 +166,26 @@ func pprofHandler() http.Handler {
 }
 
 // authorizeAPI applies the "api" permission of auth.users to a request of
-// the local API (Basic credentials, client address). Missing and wrong
-// credentials alike get a 401 challenge.
-func (l *link) authorizeAPI(r *http.Request) (allowed, askCredentials bool) {
+// the local API (Basic credentials, client address): missing or wrong
+// credentials get a 401 challenge, a throttled address 429 and no room to check the
+// password 503 (both with Retry-After), other refusals 403.
+func (l *link) authorizeAPI(r *http.Request) *api.Refusal {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	user, pass, _ := r.BasicAuth()
-	err := l.a.auth.Check(auth.Request{Action: auth.ActionAPI, IP: net.ParseIP(host), User: user, Pass: pass})
-	if err == nil {
-		return true, false
+	err := l.a.auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionAPI, IP: net.ParseIP(host), Proto: "api", User: user, Pass: pass})
+	retry := time.Duration(auth.RetryAfterSeconds(err)) * time.Second
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, auth.ErrCredentialsRequired), errors.Is(err, auth.ErrDenied):
+		// Wrong credentials get a challenge too, so a client can ask again.
+		return &api.Refusal{Status: http.StatusUnauthorized}
+	case errors.Is(err, auth.ErrThrottled):
+		return &api.Refusal{Status: http.StatusTooManyRequests, RetryAfter: retry}
+	case errors.Is(err, auth.ErrBusy):
+		return &api.Refusal{Status: http.StatusServiceUnavailable, RetryAfter: retry}
 	}
-	return false, errors.Is(err, auth.ErrCredentialsRequired) || errors.Is(err, auth.ErrDenied)
+	return &api.Refusal{Status: http.StatusForbidden}
 }
 
 func (l *link) healthInterval() time.Duration {

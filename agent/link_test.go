@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -323,6 +324,93 @@ func TestAPIUsesTheAPIPermission(t *testing.T) {
 	}
 	if code := get("ops", "s3cret"); code != http.StatusOK {
 		t.Fatalf("ops: %d", code)
+	}
+}
+
+// TestAPIGuessingIsThrottledAndReportedOnce: 300 wrong API passwords from
+// 127.0.0.1 are checked five times, then answered 429 with Retry-After;
+// the fleet gets at most a few api.denied events whose counts add up to
+// every refusal (the last one flushed at shutdown), and as many log
+// lines; no password reaches the log; the right password from 127.0.0.2
+// is let in meanwhile, and a /metrics scrape shows the counters.
+func TestAPIGuessingIsThrottledAndReportedOnce(t *testing.T) {
+	b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
+	f := dialFleetT(t, b.URL())
+	col := collect(t, f, "cg-e2e")
+	file, _, apiAddr := fleetConfig(t, t.TempDir(), b.URL(), `auth:
+  users:
+    - {user: ops, pass: s3cret, permissions: [{action: api}]}
+`)
+	logs := &syncBuffer{}
+	_, stop := startAgent(t, file, logs)
+	col.until(t, "agent.started event", isEvent(uplink.EventAgentStarted))
+
+	var body bytes.Buffer
+	do := func(hc *http.Client, path, pass string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+apiAddr+path, nil)
+		req.SetBasicAuth("ops", pass)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body.Reset()
+		_, _ = io.Copy(&body, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	const guesses = 300
+	codes := map[int]int{}
+	for i := 0; i < guesses; i++ {
+		resp := do(http.DefaultClient, "/v1/health", fmt.Sprintf("guess-%d", i))
+		codes[resp.StatusCode]++
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	if codes[http.StatusUnauthorized] < 5 || codes[http.StatusUnauthorized] > 8 || codes[http.StatusTooManyRequests] != guesses-codes[http.StatusUnauthorized] {
+		t.Fatalf("answers %v: want 5 to 8 checked (401), the rest 429", codes)
+	}
+	if code := do(http.DefaultClient, "/v1/health", "s3cret").StatusCode; code != http.StatusTooManyRequests {
+		t.Fatalf("right password from the throttled address: %d, want 429", code)
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	other := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer other.CloseIdleConnections()
+	resp := do(other, "/metrics", "s3cret")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("right password from 127.0.0.2: %d", resp.StatusCode)
+	}
+	if want := fmt.Sprintf("camgate_auth_throttled_total %d\n", codes[http.StatusTooManyRequests]+1); !strings.Contains(body.String(), want) {
+		t.Fatalf("/metrics lacks %q:\n%s", want, body.String())
+	}
+
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	total, events := 0, 0
+	for total < guesses+1 {
+		m := col.until(t, fmt.Sprintf("api.denied events counting %d refusals (got %d)", guesses+1, total), isEvent(uplink.EventAPIDenied))
+		var ev struct {
+			Detail struct {
+				IP    string `json:"ip"`
+				Count int    `json:"count"`
+			} `json:"detail"`
+		}
+		if err := json.Unmarshal(m.Payload, &ev); err != nil || ev.Detail.IP != "127.0.0.1" {
+			t.Fatalf("event %s: %v", m.Payload, err)
+		}
+		total += ev.Detail.Count
+		events++
+	}
+	if total != guesses+1 || events > 3 {
+		t.Fatalf("%d api.denied events counting %d refusals; want at most 3 counting %d", events, total, guesses+1)
+	}
+	out := logs.String()
+	if n := strings.Count(out, `"type":"api.denied"`); n != events {
+		t.Fatalf("%d api.denied log lines for %d events", n, events)
+	}
+	if strings.Contains(out, "guess-1") || strings.Contains(out, "s3cret") {
+		t.Fatal("a password reached the log")
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 	"github.com/rs/zerolog"
+
+	"github.com/camgate/camgate/internal/eventtype"
 )
 
 // CatchAll is the entry name applied to any name no other entry matches.
@@ -248,7 +250,7 @@ func (m *Manager) Publish(name string, desc *description.Session, req ReaderRequ
 	}
 	if p.publisher != nil {
 		p.mu.Unlock()
-		m.events.Event(Event{Type: "publisher.refused", Path: name, Detail: "another publisher is active"})
+		m.events.Event(Event{Type: eventtype.PublisherRefused, Path: name, Detail: "another publisher is active"})
 		return nil, ErrPublisherExists
 	}
 	remote := ""
@@ -272,7 +274,7 @@ func (m *Manager) Publish(name string, desc *description.Session, req ReaderRequ
 		old.close(ErrTracksChanged)
 	}
 	p.log.Info().Str("tracks", describeTracks(desc)).Str("remote", remote).Msg("publisher started")
-	m.events.Event(Event{Type: "path.ready", Path: name, Detail: "publisher " + remote + ": " + describeTracks(desc)})
+	m.events.Event(Event{Type: eventtype.PathReady, Path: name, Detail: "publisher " + remote + ": " + describeTracks(desc)})
 	return pub, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/camgate/camgate/internal/backoff"
+	"github.com/camgate/camgate/internal/eventtype"
 	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/streaming/source"
 )
@@ -145,7 +146,7 @@ func (p *path) runSource(ctx context.Context, run *sourceRun) {
 			stale.resetGOP()
 		}
 		p.log.Warn().Str("error", msg).Msg("source failed, retrying")
-		p.m.events.Event(Event{Type: "path.error", Path: p.name, Detail: msg})
+		p.m.events.Event(Event{Type: eventtype.PathError, Path: p.name, Detail: msg})
 
 		t := time.NewTimer(bo.Next())
 		select {
@@ -206,7 +207,7 @@ func (s *pathSink) Ready(desc *description.Session) error {
 	}
 	if !wasReady {
 		p.log.Info().Str("tracks", describeTracks(desc)).Msg("source ready")
-		p.m.events.Event(Event{Type: "path.ready", Path: p.name, Detail: describeTracks(desc)})
+		p.m.events.Event(Event{Type: eventtype.PathReady, Path: p.name, Detail: describeTracks(desc)})
 	}
 	return nil
 }
@@ -310,7 +311,7 @@ func (p *path) acquire(ctx context.Context) (*Lease, error) {
 		if last != "" {
 			detail += ": " + last
 		}
-		p.m.events.Event(Event{Type: "path.start_timeout", Path: p.name, Detail: detail})
+		p.m.events.Event(Event{Type: eventtype.PathStartTimeout, Path: p.name, Detail: detail})
 		if last != "" {
 			return nil, fmt.Errorf("%w: %s", ErrStartTimeout, last)
 		}
@@ -371,7 +372,7 @@ func (p *path) closeIfUnused() {
 func (p *path) finishClose(finish func(), reason string) {
 	finish()
 	p.log.Info().Str("reason", reason).Msg("stream closed")
-	p.m.events.Event(Event{Type: "path.closed", Path: p.name, Detail: reason})
+	p.m.events.Event(Event{Type: eventtype.PathClosed, Path: p.name, Detail: reason})
 	p.m.maybeRemove(p)
 }
 

@@ -31,7 +31,7 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Event is something that happened to a path, for telemetry.
 type Event struct {
-	Type   string // path.ready, path.error, path.closed, path.start_timeout, reader.denied, publisher.refused
+	Type   string // one of internal/eventtype: path.ready, path.error, path.closed, ...
 	Path   string
 	Detail string // credentials already redacted
 }

@@ -3,6 +3,8 @@ package uplink
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/camgate/camgate/internal/eventtype"
 )
 
 // Status states and offline reasons (P/ID/status).
@@ -65,17 +67,19 @@ type Reply struct {
 	Error  *Error          `json:"error,omitempty"`
 }
 
-// Event types.
+// Event types: aliases of internal/eventtype, which owns the strings.
 const (
-	EventAgentStarted   = "agent.started"
-	EventAgentStopping  = "agent.stopping"
-	EventPathReady      = "path.ready"
-	EventPathError      = "path.error"
-	EventPathClosed     = "path.closed"
-	EventReaderDenied   = "reader.denied"
-	EventCmdRejected    = "cmd.rejected"
-	EventOutboxDropped  = "outbox.dropped"
-	EventStoreRecovered = "store.recovered"
+	EventAgentStarted    = eventtype.AgentStarted
+	EventAgentStopping   = eventtype.AgentStopping
+	EventPathReady       = eventtype.PathReady
+	EventPathError       = eventtype.PathError
+	EventPathClosed      = eventtype.PathClosed
+	EventReaderDenied    = eventtype.ReaderDenied
+	EventPublisherDenied = eventtype.PublisherDenied
+	EventAPIDenied       = eventtype.APIDenied
+	EventCmdRejected     = eventtype.CmdRejected
+	EventOutboxDropped   = eventtype.OutboxDropped
+	EventStoreRecovered  = eventtype.StoreRecovered
 )
 
 // Event is one message on P/ID/events.

@@ -125,9 +125,11 @@ func TestCrossSiteAndRebindingRefused(t *testing.T) {
 }
 
 func TestWrongCredentialsGetAChallenge(t *testing.T) {
-	s := runServer(t, api.Options{Commands: &countingCommands{}, Authorize: func(r *http.Request) (bool, bool) {
-		u, p, _ := r.BasicAuth()
-		return u == "ops" && p == "pw", true
+	s := runServer(t, api.Options{Commands: &countingCommands{}, Authorize: func(r *http.Request) *api.Refusal {
+		if u, p, _ := r.BasicAuth(); u == "ops" && p == "pw" {
+			return nil
+		}
+		return &api.Refusal{Status: http.StatusUnauthorized}
 	}})
 	for _, creds := range []string{"", "Authorization: Basic b3BzOm5vcGU=\r\n"} {
 		_, got := raw(t, s.Addr(), "127.0.0.1", "GET /v1/health HTTP/1.1\r\nHost: "+s.Addr()+"\r\n"+creds+"Connection: close\r\n\r\n")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,9 +36,9 @@ type Options struct {
 	Commands Commands
 	Metrics  Metrics
 	// Authorize, when set, decides every request (the "api" permission of
-	// auth.users); askCredentials makes a refusal a 401 Basic challenge
-	// instead of a 403. nil allows everything.
-	Authorize func(r *http.Request) (allowed, askCredentials bool)
+	// auth.users): nil lets it through, a Refusal answers it. A nil
+	// Authorize allows everything.
+	Authorize func(r *http.Request) *Refusal
 	// Extra, when set, serves paths the API does not know (e.g. /debug/pprof/).
 	// Its responses have no time limit (a CPU profile takes 30 s).
 	Extra http.Handler
@@ -61,6 +62,15 @@ type Options struct {
 	// MaxHeaderBytes bounds a request's header; default 16 KiB.
 	MaxHeaderBytes int
 	Logger         zerolog.Logger
+}
+
+// Refusal is how Authorize turns a request down.
+type Refusal struct {
+	// Status is 401 (sent with a Basic challenge), 403, 429 (too many
+	// failed logins) or 503 (no password check could start in time).
+	Status int
+	// RetryAfter, when set, is sent as Retry-After in whole seconds.
+	RetryAfter time.Duration
 }
 
 // Server is the local API.
@@ -183,20 +193,31 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if s.opts.Authorize != nil {
-			allowed, ask := s.opts.Authorize(r)
-			switch {
-			case allowed:
-			case ask:
-				w.Header().Set("WWW-Authenticate", `Basic realm="camgate"`)
-				http.Error(w, "credentials required", http.StatusUnauthorized)
-				return
-			default:
-				http.Error(w, "forbidden", http.StatusForbidden)
+			if ref := s.opts.Authorize(r); ref != nil {
+				s.refuse(w, ref)
 				return
 			}
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// refuse answers a request Authorize turned down.
+func (s *Server) refuse(w http.ResponseWriter, ref *Refusal) {
+	if ref.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ref.RetryAfter+time.Second-1)/time.Second)))
+	}
+	switch ref.Status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="camgate"`)
+		http.Error(w, "credentials required", http.StatusUnauthorized)
+	case http.StatusTooManyRequests:
+		http.Error(w, "too many failed logins from this address, retry later", http.StatusTooManyRequests)
+	case http.StatusServiceUnavailable:
+		http.Error(w, "busy checking logins, retry later", http.StatusServiceUnavailable)
+	default:
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}
 }
 
 // pathName returns the {name} of a path route, or answers 400 when it

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -196,12 +197,17 @@ func TestNewAndRun(t *testing.T) {
 func TestAuthorize(t *testing.T) {
 	s, err := api.New(api.Options{Address: "127.0.0.1:0", Commands: &fakeCommands{fn: func(string, json.RawMessage) (json.RawMessage, *uplink.Error) {
 		return json.RawMessage(`{}`), nil
-	}}, Authorize: func(r *http.Request) (bool, bool) {
+	}}, Authorize: func(r *http.Request) *api.Refusal {
 		u, p, ok := r.BasicAuth()
-		if !ok {
-			return false, true
+		switch {
+		case !ok:
+			return &api.Refusal{Status: http.StatusUnauthorized}
+		case u == "ops" && p == "pw":
+			return nil
+		case u == "eve":
+			return &api.Refusal{Status: http.StatusTooManyRequests, RetryAfter: 1500 * time.Millisecond}
 		}
-		return u == "ops" && p == "pw", false
+		return &api.Refusal{Status: http.StatusForbidden}
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +223,7 @@ func TestAuthorize(t *testing.T) {
 	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
 		t.Fatalf("no credentials: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
-	for creds, want := range map[string]int{"ops:pw": 200, "ops:nope": 403} {
+	for creds, want := range map[string]int{"ops:pw": 200, "ops:nope": 403, "eve:x": 429} {
 		req, _ := http.NewRequest("GET", ts.URL+"/metrics", nil)
 		u, p, _ := strings.Cut(creds, ":")
 		req.SetBasicAuth(u, p)
@@ -228,6 +234,9 @@ func TestAuthorize(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Fatalf("%s: %d, want %d", creds, resp.StatusCode, want)
+		}
+		if ra := resp.Header.Get("Retry-After"); (want == 429) != (ra == "2") {
+			t.Fatalf("%s: Retry-After %q", creds, ra)
 		}
 	}
 }

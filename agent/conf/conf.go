@@ -128,6 +128,13 @@ type Outbox struct {
 // Auth holds the users allowed to read, publish and use the API.
 type Auth struct {
 	Users []User `yaml:"users" json:"users"`
+	// Argon2MaxMemory bounds the memory of the argon2 password checks
+	// running at once: each weighs its hash's m parameter, one always
+	// runs. Default 64MiB.
+	Argon2MaxMemory ByteSize `yaml:"argon2MaxMemory" json:"argon2MaxMemory"`
+	// Argon2QueueTimeout is how long a check waits for room before the
+	// request is refused (RTSP and HTTP 503 with Retry-After). Default 5s.
+	Argon2QueueTimeout Duration `yaml:"argon2QueueTimeout" json:"argon2QueueTimeout"`
 }
 
 // User is one credential (or "any") with the IPs it may come from and what it may do.

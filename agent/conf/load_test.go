@@ -31,6 +31,9 @@ func TestDefaults(t *testing.T) {
 	if len(c.Auth.Users) != 2 {
 		t.Fatalf("default users: %d", len(c.Auth.Users))
 	}
+	if c.Auth.Argon2MaxMemory != 64<<20 || c.Auth.Argon2QueueTimeout.D() != 5*time.Second {
+		t.Fatalf("argon2 defaults: %s, %s", c.Auth.Argon2MaxMemory, c.Auth.Argon2QueueTimeout.D())
+	}
 	if c.Agent.GoGC != 50 || c.Agent.GoMemLimit != 0 {
 		t.Fatalf("runtime defaults: goGC %d, goMemLimit %d", c.Agent.GoGC, c.Agent.GoMemLimit)
 	}
@@ -139,6 +142,8 @@ var errorCases = []struct {
 	{"bad transport", "pathDefaults:\n  rtspTransport: quic\n", []string{":2", "pathDefaults.rtspTransport"}},
 	{"bad cidr", "auth:\n  users:\n    - {user: any, ips: [10.0.0.0/33], permissions: [{action: read}]}\n", []string{"auth.users[0]", "ips"}},
 	{"bad action", "auth:\n  users:\n    - {user: any, permissions: [{action: fly}]}\n", []string{"auth.users[0]", "fly"}},
+	{"tiny argon2 budget", "auth:\n  argon2MaxMemory: 1KiB\n", []string{":2", "auth.argon2MaxMemory", "1MiB"}},
+	{"endless argon2 wait", "auth:\n  argon2QueueTimeout: 10m\n", []string{":2", "auth.argon2QueueTimeout", "1m"}},
 	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
@@ -330,6 +331,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Uplink.validate(); err != nil {
 		return err
+	}
+	if m := c.Auth.Argon2MaxMemory; m < 1<<20 {
+		return &Error{Key: "auth.argon2MaxMemory", Msg: fmt.Sprintf("%s: want at least 1MiB", m)}
+	}
+	if d := c.Auth.Argon2QueueTimeout.D(); d <= 0 || d > time.Minute {
+		return &Error{Key: "auth.argon2QueueTimeout", Msg: fmt.Sprintf("%s: want more than 0 and at most 1m", d)}
 	}
 	for i, u := range c.Auth.Users {
 		if err := u.validate(fmt.Sprintf("auth.users[%d]", i)); err != nil {

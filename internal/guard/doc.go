@@ -1,6 +1,6 @@
 // Package guard is the one place for the rules every network entry point
-// of camgate shares: what a path name may look like, and how a TCP
-// listener survives a hostile LAN.
+// of camgate shares: what a path name may look like, how a TCP
+// listener survives a hostile LAN, and how failed logins are throttled.
 //
 // # Basics
 //
@@ -15,6 +15,10 @@
 // caps, in total or from one source address, are answered at once with
 // the protocol's "busy" reply and closed, and counted. Stats gives the
 // figures for health and /metrics.
+//
+// Throttle slows down password guessing per source address: after a few
+// failures an address is refused unchecked for a back-off that grows, and
+// the table of addresses is bounded.
 //
 // # Caveats
 //

@@ -8,8 +8,11 @@ import (
 	"net"
 	"testing"
 
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/argon2"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func defaults(t *testing.T, extra ...User) *Authenticator {
 	t.Helper()
@@ -17,10 +20,11 @@ func defaults(t *testing.T, extra ...User) *Authenticator {
 		{Name: "any", Permissions: []Permission{{Action: ActionRead}}},
 		{Name: "any", IPs: []string{"127.0.0.1/32", "::1/128"}, Permissions: []Permission{{Action: ActionPublish}, {Action: ActionAPI}}},
 	}, extra...)
-	a, err := New(users)
+	a, err := New(users, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.Close)
 	return a
 }
 
@@ -71,10 +75,10 @@ func TestCheck(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	if _, err := New([]User{{Name: "any", IPs: []string{"10.0.0.0/99"}}}); err == nil {
+	if _, err := New([]User{{Name: "any", IPs: []string{"10.0.0.0/99"}}}, Options{}); err == nil {
 		t.Fatal("bad CIDR accepted")
 	}
-	if _, err := New([]User{{Name: "any", Permissions: []Permission{{Action: ActionRead, Path: "~("}}}}); err == nil {
+	if _, err := New([]User{{Name: "any", Permissions: []Permission{{Action: ActionRead, Path: "~("}}}}, Options{}); err == nil {
 		t.Fatal("bad regexp accepted")
 	}
 }

@@ -32,12 +32,12 @@ func TestCheckPassword(t *testing.T) {
 		if err := CheckPassword(p); !errors.Is(err, ErrBadHash) {
 			t.Errorf("%q: %v", p, err)
 		}
-		if _, err := New([]User{{Name: "ops", Pass: p}}); err == nil {
+		if _, err := New([]User{{Name: "ops", Pass: p}}, Options{}); err == nil {
 			t.Errorf("New took %q", p)
 		}
 	}
 	// The hash CheckPassword accepts is the one Check verifies.
-	a, err := New([]User{{Name: "ops", Pass: "argon2:" + phc, Permissions: []Permission{{Action: ActionRead}}}})
+	a, err := New([]User{{Name: "ops", Pass: "argon2:" + phc, Permissions: []Permission{{Action: ActionRead}}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -218,7 +218,7 @@ func TestSlowAnswersKeepTheConnection(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	az, _ := auth.New(anyReadLocalPublish)
+	az, _ := auth.New(anyReadLocalPublish, auth.Options{})
 	addr := freeAddr(t, "tcp")
 	srv := rtspserver.New(rtspserver.Options{Address: addr, HandshakeTimeout: 200 * time.Millisecond, Log: zerolog.Nop()},
 		slowPaths{Manager: m, delay: 600 * time.Millisecond}, az)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,10 +42,10 @@ type Paths interface {
 	Publish(name string, desc *description.Session, req streaming.ReaderRequest, onKick func()) (*streaming.Publication, error)
 }
 
-// Authorizer decides whether a request is allowed.
+// Authorizer decides whether a request is allowed; *auth.Authenticator
+// satisfies it. It reports refusals itself (aggregated per source).
 type Authorizer interface {
-	Check(auth.Request) error
-	NeedsCredentials(action auth.Action, path string, ip net.IP) bool
+	CheckContext(ctx context.Context, r auth.Request) error
 }
 
 // Options configure the server. Zero values take the stated defaults.
@@ -347,10 +348,17 @@ func remoteIP(c *gortsplib.ServerConn) net.IP {
 
 func status(code base.StatusCode) *base.Response { return &base.Response{StatusCode: code} }
 
-// authorize returns a response to send when the request is not allowed.
+// authorize returns a response to send when the request is not allowed:
+// 401 with a challenge, or 503 with Retry-After when the source is
+// throttled or no password check could start in time. A throttled client
+// gets 503 rather than 401: its credentials were not checked, and a 401
+// would tell the owner of a right password that it is wrong and make
+// players answer the challenge again at once; 503 with Retry-After says
+// "not now, retry in N s", which is what happened. It tells an attacker
+// nothing useful, since the back-off holds whatever he sends. After a
+// refusal with credentials the connection is closed.
 func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, action auth.Action, path string) (*base.Response, error) {
-	ip := remoteIP(c)
-	ar := auth.Request{Action: action, Path: path, IP: ip}
+	ar := auth.Request{Action: action, Path: path, IP: remoteIP(c), Proto: "rtsp"}
 	if h, ok := req.Header["Authorization"]; ok {
 		var a headers.Authorization
 		if err := a.Unmarshal(h); err == nil {
@@ -362,20 +370,17 @@ func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, action au
 			}
 		}
 	}
-	err := s.auth.Check(ar)
-	if err == nil {
+	err := s.auth.CheckContext(s.ctx, ar)
+	switch {
+	case err == nil:
 		return nil, nil
+	case errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrBusy):
+		res := status(base.StatusServiceUnavailable)
+		res.Header = base.Header{"Retry-After": base.HeaderValue{strconv.Itoa(auth.RetryAfterSeconds(err))}}
+		return res, fmt.Errorf("rtsp %s %q: %w", action, path, err)
 	}
 	// Makes gortsplib prepare the nonce of its WWW-Authenticate challenge.
 	c.VerifyCredentials(req, "camgate", "\x00")
-	if errors.Is(err, auth.ErrDenied) || !s.auth.NeedsCredentials(action, path, ip) {
-		detail := fmt.Sprintf("rtsp %s from %s", action, ip)
-		if ar.User != "" {
-			detail += " as " + ar.User
-		}
-		s.log.Warn().Str("path", path).Str("action", string(action)).Stringer("ip", ip).Str("user", ar.User).Msg("access denied")
-		s.opts.Events.Event(streaming.Event{Type: "reader.denied", Path: path, Detail: detail})
-	}
 	return status(base.StatusUnauthorized), liberrors.ErrServerAuth{}
 }
 

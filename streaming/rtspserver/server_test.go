@@ -33,9 +33,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // events collects path events and lets tests wait for one.
 type events struct {
-	mu  sync.Mutex
-	all []streaming.Event
-	ch  chan streaming.Event
+	mu      sync.Mutex
+	all     []streaming.Event
+	denials []auth.Denial
+	ch      chan streaming.Event
 }
 
 func newEvents() *events { return &events{ch: make(chan streaming.Event, 256)} }
@@ -48,6 +49,21 @@ func (e *events) Event(ev streaming.Event) {
 	case e.ch <- ev:
 	default:
 	}
+}
+
+// Denied records auth's reports and passes them on as events, as the
+// agent does.
+func (e *events) Denied(d auth.Denial) {
+	e.mu.Lock()
+	e.denials = append(e.denials, d)
+	e.mu.Unlock()
+	e.Event(streaming.Event{Type: d.Kind, Path: d.Path})
+}
+
+func (e *events) deniedReports() []auth.Denial {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]auth.Denial(nil), e.denials...)
 }
 
 func (e *events) wait(t *testing.T, typ, path string, timeout time.Duration) streaming.Event {
@@ -69,6 +85,7 @@ func (e *events) wait(t *testing.T, typ, path string, timeout time.Duration) str
 type relay struct {
 	m      *streaming.Manager
 	srv    *rtspserver.Server
+	auth   *auth.Authenticator
 	ev     *events
 	addr   string
 	cancel context.CancelFunc
@@ -131,6 +148,13 @@ func freeUDPPair(t *testing.T) (string, string) {
 
 func startRelay(t *testing.T, paths map[string]streaming.PathConfig, users []auth.User, mod func(*rtspserver.Options)) *relay {
 	t.Helper()
+	return startRelayAuth(t, paths, users, auth.Options{}, mod)
+}
+
+// startRelayAuth is startRelay with auth options; their Denials go to the
+// relay's events.
+func startRelayAuth(t *testing.T, paths map[string]streaming.PathConfig, users []auth.User, ao auth.Options, mod func(*rtspserver.Options)) *relay {
+	t.Helper()
 	if users == nil {
 		users = anyReadLocalPublish
 	}
@@ -140,10 +164,12 @@ func startRelay(t *testing.T, paths map[string]streaming.PathConfig, users []aut
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := auth.New(users)
+	ao.Denials = ev
+	az, err := auth.New(users, ao)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(az.Close)
 	rtpA, rtcpA := freeUDPPair(t)
 	opts := rtspserver.Options{Address: freeAddr(t, "tcp"), UDP: true, TCP: true, RTPAddress: rtpA, RTCPAddress: rtcpA, Log: log, Events: ev}
 	if mod != nil {
@@ -151,7 +177,7 @@ func startRelay(t *testing.T, paths map[string]streaming.PathConfig, users []aut
 	}
 	srv := rtspserver.New(opts, m, az)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &relay{m: m, srv: srv, ev: ev, addr: opts.Address, cancel: cancel, done: make(chan struct{})}
+	r := &relay{m: m, srv: srv, auth: az, ev: ev, addr: opts.Address, cancel: cancel, done: make(chan struct{})}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +534,7 @@ func TestPublisherAuthAndSecondPublisher(t *testing.T) {
 	if _, _, err := publish(t, "rtsp://pub:wrong@"+base); err == nil {
 		t.Fatal("publish with a wrong password accepted")
 	}
-	r.ev.wait(t, "reader.denied", "door", time.Second)
+	r.ev.wait(t, "publisher.denied", "door", time.Second)
 	_, stop, err := publish(t, "rtsp://pub:secret@"+base)
 	if err != nil {
 		t.Fatalf("publish with credentials: %v", err)

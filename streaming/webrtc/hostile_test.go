@@ -156,7 +156,7 @@ func TestPendingSessionsCap(t *testing.T) {
 // every route, before any lookup or authorization.
 func TestBadPathNamesRefused(t *testing.T) {
 	m := newManager(t, map[string]streaming.PathConfig{"all_others": {Source: streaming.SourcePublisher}})
-	au, err := auth.New([]auth.User{{Name: "ops", Pass: "x", Permissions: []auth.Permission{{Action: auth.ActionRead}}}})
+	au, err := auth.New([]auth.User{{Name: "ops", Pass: "x", Permissions: []auth.Permission{{Action: auth.ActionRead}}}}, auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestIndexListsOnlyReadablePaths(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			au, err := auth.New(tc.users)
+			au, err := auth.New(tc.users, auth.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,7 +244,7 @@ func TestIndexListsOnlyReadablePaths(t *testing.T) {
 		})
 	}
 	// A client that may read nothing sees the page of a box without paths.
-	au, _ := auth.New([]auth.User{{Name: "ops", Pass: "s3cret", Permissions: []auth.Permission{{Action: auth.ActionRead}}}})
+	au, _ := auth.New([]auth.User{{Name: "ops", Pass: "s3cret", Permissions: []auth.Permission{{Action: auth.ActionRead}}}}, auth.Options{})
 	srv := startServer(t, Options{Paths: m, Lister: m, Auth: au})
 	_, withPaths := doRequest(t, http.MethodGet, srv.base+"/", "", "")
 	empty := newManager(t, nil)

@@ -61,11 +61,11 @@ func (s *Server) mayRead(r *http.Request, path string) bool {
 		return true
 	}
 	ip := remoteIP(r)
-	if s.o.Auth.Check(auth.Request{Action: auth.ActionRead, Path: path, IP: ip}) == nil {
+	if s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: ip, Proto: "whep"}) == nil {
 		return true
 	}
 	user, pass := credentials(r)
-	return user != "" && s.o.Auth.Check(auth.Request{Action: auth.ActionRead, Path: path, IP: ip, User: user, Pass: pass}) == nil
+	return user != "" && s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: ip, Proto: "whep", User: user, Pass: pass}) == nil
 }
 
 // renderPlayer fills the player page for the path name.

@@ -11,6 +11,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,10 +37,12 @@ type PathLister interface {
 	Paths() []streaming.PathInfo
 }
 
-// Authenticator checks a request; *auth.Authenticator satisfies it. Any
-// error means 401, so the player asks for (other) credentials.
+// Authenticator checks a request; *auth.Authenticator satisfies it and
+// reports refusals itself. auth.ErrThrottled means 429 and auth.ErrBusy
+// 503, both with Retry-After; any other error 401, so the player asks for
+// (other) credentials.
 type Authenticator interface {
-	Check(r auth.Request) error
+	CheckContext(ctx context.Context, r auth.Request) error
 }
 
 // maxBody bounds WHEP request bodies.
@@ -358,19 +361,27 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, path string) 
 		return true
 	}
 	user, pass := credentials(r)
-	err := s.o.Auth.Check(auth.Request{Action: auth.ActionRead, Path: path, IP: remoteIP(r), User: user, Pass: pass})
-	if err != nil {
-		s.log.Info().Str("path", path).Str("user", user).Str("remote", r.RemoteAddr).Msg("webrtc reader denied")
-		// The player page asks for credentials itself; a Basic challenge
-		// would make the browser pop its own dialog over it.
-		if r.Header.Get("X-Requested-With") == "" {
-			w.Header().Add("WWW-Authenticate", `Basic realm="camgate"`)
-		}
-		w.Header().Add("WWW-Authenticate", `Bearer realm="camgate"`)
-		httpError(w, http.StatusUnauthorized, "authentication required")
+	err := s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: remoteIP(r), Proto: "whep", User: user, Pass: pass})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, auth.ErrThrottled):
+		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(err)))
+		httpError(w, http.StatusTooManyRequests, "too many failed logins from this address, retry later")
+		return false
+	case errors.Is(err, auth.ErrBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(err)))
+		httpError(w, http.StatusServiceUnavailable, "busy checking logins, retry later")
 		return false
 	}
-	return true
+	// The player page asks for credentials itself; a Basic challenge
+	// would make the browser pop its own dialog over it.
+	if r.Header.Get("X-Requested-With") == "" {
+		w.Header().Add("WWW-Authenticate", `Basic realm="camgate"`)
+	}
+	w.Header().Add("WWW-Authenticate", `Bearer realm="camgate"`)
+	httpError(w, http.StatusUnauthorized, "authentication required")
+	return false
 }
 
 func newID() string {

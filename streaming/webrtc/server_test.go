@@ -3,6 +3,7 @@ package webrtc
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -201,10 +202,11 @@ func TestRequestErrors(t *testing.T) {
 	au, err := auth.New([]auth.User{
 		{Name: "any", Permissions: []auth.Permission{{Action: auth.ActionRead, Path: "~^(cam|bframes|mjpeg|few|nope)$"}}},
 		{Name: "ops", Pass: "s3cret", Permissions: []auth.Permission{{Action: auth.ActionRead}}},
-	})
+	}, auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(au.Close)
 	srv := startServer(t, Options{Paths: m, Auth: au})
 	api := loopbackAPI(t, false)
 	offer := newClient(t, api).offer()
@@ -278,6 +280,48 @@ func TestRequestErrors(t *testing.T) {
 			t.Fatalf("OPTIONS = %d %v", res.StatusCode, res.Header)
 		}
 	})
+}
+
+// TestWHEPGuessingGets429: after a few wrong passwords an address gets 429
+// with Retry-After, even with the right password, while the same user
+// from another loopback address (127.0.0.2) gets past authentication.
+func TestWHEPGuessingGets429(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"secret": {Source: streaming.SourcePublisher}})
+	au, err := auth.New([]auth.User{{Name: "ops", Pass: "s3cret", Permissions: []auth.Permission{{Action: auth.ActionRead}}}}, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(au.Close)
+	srv := startServer(t, Options{Paths: m, Auth: au})
+	basic := func(pass string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+pass)) }
+	for i := 0; i < 5; i++ {
+		if res, _ := doRequest(t, http.MethodPost, srv.base+"/secret/whep", "application/sdp", "x", "Authorization", basic("guess")); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d = %d, want 401", i, res.StatusCode)
+		}
+	}
+	for _, h := range []string{basic("guess"), basic("s3cret"), "Bearer ops:s3cret"} {
+		res, body := doRequest(t, http.MethodPost, srv.base+"/secret/whep", "application/sdp", "x", "Authorization", h)
+		if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s from a throttled address = %d %q (Retry-After %q), want 429 with Retry-After", h[:6], res.StatusCode, body, res.Header.Get("Retry-After"))
+		}
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, srv.base+"/secret/whep", strings.NewReader("x"))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", basic("s3cret"))
+	res, err := hc.Do(req)
+	if err != nil {
+		if strings.Contains(err.Error(), "assign") {
+			t.Skip("127.0.0.2 is not a local address here")
+		}
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("right password from 127.0.0.2 = %d, want 400 (past auth, the offer is bad)", res.StatusCode)
+	}
 }
 
 func TestPatchTrickle(t *testing.T) {
