@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
@@ -27,6 +29,9 @@ type Options struct {
 	ConfigFile string
 	// AsService is true under a service manager: system data directory.
 	AsService bool
+	// Trial, when set, makes this agent a candidate on trial: it reports
+	// healthy over it and stops when the supervising agent says so.
+	Trial *update.TrialLink
 }
 
 // Agent is one running camgate.
@@ -46,6 +51,11 @@ type Agent struct {
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
 	link   *link          // fleet side: events, uplink, commands, local API
+	update *update.Updater
+
+	// trialCand is set when an update's candidate waits for its trial:
+	// Run then returns errUpdateTrial.
+	trialCand atomic.Pointer[update.Binary]
 
 	// restart is closed when a command asked the agent to restart.
 	restart chan struct{}
@@ -99,6 +109,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		return nil, err
 	}
 	a.events = a.link.events
+	if a.update, err = a.newUpdater(); err != nil {
+		return nil, err
+	}
 
 	a.auth, err = auth.New(authUsers(cfg.Auth.Users))
 	if err != nil {
@@ -194,6 +207,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
 	g.Go(func() error { return a.link.Run(gctx) })
+	g.Go(func() error { return a.update.Run(gctx) })
 	if a.webrtc != nil {
 		g.Go(func() error { return a.webrtc.Run(gctx) })
 	}
@@ -221,6 +235,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.events.Event(streaming.Event{Type: "agent.started", Detail: Version})
 	close(a.ready)
 	hal.Ready(ctx)
+	if a.opts.Trial != nil {
+		g.Go(func() error { return a.runTrial(gctx, cancel) })
+	} else {
+		a.reportUpdate()
+	}
 
 	err := g.Wait()
 	a.log.Info().Msg("camgate stopped")
@@ -228,6 +247,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		err = nil
 	}
 	if err == nil && restarting {
+		if a.trialCand.Load() != nil {
+			return errUpdateTrial
+		}
 		return hal.ErrRestartRequested
 	}
 	return err

@@ -76,6 +76,11 @@ const (
 	EventCmdRejected    = "cmd.rejected"
 	EventOutboxDropped  = "outbox.dropped"
 	EventStoreRecovered = "store.recovered"
+	// Update events; agent/update raises them with the same strings.
+	EventUpdateProgress   = "update.progress"
+	EventUpdateFailed     = "update.failed"
+	EventUpdateCommitted  = "update.committed"
+	EventUpdateRolledBack = "update.rolled_back"
 )
 
 // Event is one message on P/ID/events.
