@@ -48,3 +48,8 @@ func UpdateInPlace() bool { return updateInPlace }
 
 // ExecutableName is the file name of the camgate binary on this platform.
 func ExecutableName() string { return exeName }
+
+// SyncDir makes the renames and creations in dir durable (fsync of the
+// directory). On Windows it does nothing: a directory cannot be synced
+// through a plain handle, and NTFS journals its metadata.
+func SyncDir(dir string) error { return syncDir(dir) }

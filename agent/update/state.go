@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/camgate/camgate/hal"
 )
 
 // Phase is where an update stands in the state file.
@@ -137,19 +139,8 @@ func writeFileSync(path string, b []byte, mode os.FileMode) error {
 	return syncDir(dir)
 }
 
-// syncDir makes a rename in dir durable. Windows cannot open directories
-// for syncing; NTFS journals the rename itself.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !isUnsupported(err) {
-		return err
-	}
-	return nil
-}
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error { return hal.SyncDir(dir) }
 
 // FileSHA256 is the hex SHA-256 of the file at path.
 func FileSHA256(path string) (string, error) {
