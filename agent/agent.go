@@ -239,6 +239,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return a.runTrial(gctx, cancel) })
 	} else {
 		a.reportUpdate()
+		g.Go(func() error { return a.confirmUpdate(gctx) })
 	}
 
 	err := g.Wait()

@@ -161,8 +161,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	err = hal.RunService("camgate", func(ctx context.Context) error {
 		for {
 			err := runOnce(ctx, cfg, opts, dataDir, log)
-			if !errors.Is(err, errUpdateTrial) || ctx.Err() != nil {
+			if !errors.Is(err, errUpdateTrial) {
 				return err
+			}
+			if ctx.Err() != nil {
+				return nil // stopped: the next start rolls the candidate back
 			}
 			out, err := update.RunTrial(ctx, update.TrialOptions{
 				DataDir: dataDir, Args: runArgs, AsService: asService,
@@ -210,6 +213,9 @@ func runOnce(ctx context.Context, cfg *conf.Config, opts Options, dataDir string
 	}
 	if err != nil {
 		return err
+	}
+	if opts.Trial == nil {
+		update.DropSnapshot(dataDir) // the store opened: no rollback needs it
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

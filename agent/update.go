@@ -37,6 +37,19 @@ func (a *Agent) requestTrial(c update.Binary) {
 	a.requestRestart()
 }
 
+// confirmUpdate tells the updater once the agent has run for the trial
+// timeout: a committed update that gets this far is not crash-looping.
+func (a *Agent) confirmUpdate(ctx context.Context) error {
+	t := time.NewTimer(a.cfg.Update.TrialTimeout.D())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		a.update.Confirm()
+	case <-ctx.Done():
+	}
+	return nil
+}
+
 // reportUpdate raises the outcome the last update left in its state.
 func (a *Agent) reportUpdate() {
 	r, err := update.TakeReport(a.dataDir)
@@ -109,7 +122,8 @@ func (a *Agent) trialHealthy() bool {
 	return true
 }
 
-// updateArgs decodes and starts agent.update.
+// agentUpdate decodes and starts agent.update; the reply says whether
+// it was accepted (see update.Updater.Start).
 func (d *dispatcher) agentUpdate(_ context.Context, r *request) (any, error) {
 	var req update.Request
 	if err := decodeArgs(r.args, &req); err != nil {

@@ -123,6 +123,8 @@ var errorCases = []struct {
 	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
 	{"bad broker", "uplink:\n  broker: http://x\n", []string{":2", "uplink.broker"}},
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
+	{"bad public key", "update:\n  publicKeys: [RWQnotakey]\n", []string{"update.publicKeys[0]", "not a minisign public key"}},
+	{"short trial", "update:\n  trialTimeout: 10ms\n", []string{":2", "update.trialTimeout"}},
 }
 
 func TestErrors(t *testing.T) {

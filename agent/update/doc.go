@@ -76,7 +76,10 @@
 //	after the commit      the new version        committed
 //
 // A committed binary that is missing or damaged (hash) falls back to the
-// previous one, then to the installed one; a package upgrade of the
+// previous one, then to the installed one; one that passed its trial but
+// then stops three times before it has run for update.trialTimeout (a
+// crash loop outside the trial) is dropped the same way and reported as
+// rolled back; a package upgrade of the
 // installed binary (its hash changed) makes it run itself again. A
 // rolled-back candidate that migrated the store to a newer schema is
 // undone from the snapshot taken before the trial.

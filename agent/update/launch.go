@@ -1,6 +1,7 @@
 package update
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,8 +91,20 @@ func Resolve(dataDir, self string, redirected bool, log zerolog.Logger) string {
 			log.Info().Str("committed", st.Current.Version).Msg("the installed binary changed since the last update (package upgrade): it runs, the updates under the data directory are dropped")
 			st.Current, st.Previous, st.Installed = nil, nil, ""
 			changed = true
+		case st.Starts >= maxStarts:
+			bad := st.Current
+			log.Error().Str("version", bad.Version).Int("starts", st.Starts).Msg("committed update keeps stopping: falling back")
+			prev := st.Previous
+			st.Current, st.Previous, st.Starts = nil, nil, 0
+			if intact(prev) {
+				st.Current = prev
+				run = prev.Path
+			}
+			report(uplink.EventUpdateRolledBack, bad.Version, fmt.Sprintf("the committed update stopped %d times before it had run for update.trialTimeout", maxStarts))
 		case intact(st.Current):
 			run = st.Current.Path
+			st.Starts++
+			changed = true
 		case intact(st.Previous):
 			log.Error().Str("path", st.Current.Path).Msg("committed update missing or damaged: running the previous one")
 			st.Current, st.Previous = st.Previous, nil

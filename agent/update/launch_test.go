@@ -134,3 +134,28 @@ func TestResolve(t *testing.T) {
 		}
 	})
 }
+
+// TestResolveCrashLoop: a committed update started maxStarts times
+// without the agent confirming it is dropped for the previous binary.
+func TestResolveCrashLoop(t *testing.T) {
+	dir := t.TempDir()
+	self := binFile(t, filepath.Join(dir, "usr", "camgate"), "installed", "v1")
+	l := NewLayout(filepath.Join(dir, "data"))
+	prev := binFile(t, filepath.Join(l.Bin, "camgate-pppp"), "v2", "v2")
+	cur := binFile(t, filepath.Join(l.Bin, "camgate-cccc"), "v3", "v3")
+	if err := l.SaveState(State{Current: cur, Previous: prev, Installed: self.SHA256}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < maxStarts; i++ {
+		if run := Resolve(filepath.Dir(l.Dir), self.Path, false, zerolog.Nop()); run != cur.Path {
+			t.Fatalf("start %d runs %q", i+1, run)
+		}
+	}
+	if run := Resolve(filepath.Dir(l.Dir), self.Path, false, zerolog.Nop()); run != prev.Path {
+		t.Fatalf("after %d unconfirmed starts runs %q, want the previous %s", maxStarts, run, prev.Path)
+	}
+	st, _ := l.LoadState()
+	if st.Current == nil || st.Current.Version != "v2" || st.Report == nil || st.Report.Event != uplink.EventUpdateRolledBack || st.Report.Version != "v3" {
+		t.Fatalf("state %+v report %+v", st, st.Report)
+	}
+}

@@ -58,9 +58,17 @@ type State struct {
 	// Installed is the SHA-256 of the installed binary when Current was
 	// committed: a package upgrade changes it, and the installed binary
 	// then runs itself again instead of an older committed update.
-	Installed string  `json:"installed,omitempty"`
-	Report    *Report `json:"report,omitempty"`
+	Installed string `json:"installed,omitempty"`
+	// Starts counts the starts of Current through the redirect that were
+	// not confirmed by the agent running for update.trialTimeout: a
+	// committed update that crash-loops is dropped after maxStarts.
+	Starts int     `json:"starts,omitempty"`
+	Report *Report `json:"report,omitempty"`
 }
+
+// maxStarts is how many unconfirmed starts of a committed update Resolve
+// allows before it falls back to the previous binary.
+const maxStarts = 3
 
 // Layout names the files of the updater under the data directory.
 type Layout struct {

@@ -169,6 +169,12 @@ func RunTrial(ctx context.Context, o TrialOptions) (Outcome, error) {
 	case <-healthy:
 	}
 
+	select {
+	case err := <-exited:
+		// Healthy and gone at once: not a binary to commit.
+		return rollback(fmt.Sprintf("the candidate %s right after it said healthy: %s", exitText(err), tail.last()))
+	default:
+	}
 	log.Info().Str("version", cand.Version).Msg("update: candidate healthy; committing")
 	if hal.UpdateInPlace() {
 		return commitInPlace(l, st, cand, o, stdin, exited, child, log)
@@ -180,7 +186,7 @@ func RunTrial(ctx context.Context, o TrialOptions) (Outcome, error) {
 		st.Installed, _ = FileSHA256(o.Executable)
 	}
 	old := st.Previous
-	st.Phase, st.Current, st.Previous, st.Candidate = PhaseIdle, &cand, prev, nil
+	st.Phase, st.Current, st.Previous, st.Candidate, st.Starts = PhaseIdle, &cand, prev, nil, 0
 	st.Report = &Report{Event: uplink.EventUpdateCommitted, Version: cand.Version, From: o.Running, At: time.Now().UTC()}
 	if err := l.SaveState(st); err != nil {
 		stop(0)
@@ -290,6 +296,12 @@ func RestoreSnapshot(dataDir string) error {
 		return fmt.Errorf("restore store snapshot: %w", err)
 	}
 	return syncDir(dataDir)
+}
+
+// DropSnapshot removes the store snapshot of the last trial once the
+// store has opened: an old copy must never replace newer state later.
+func DropSnapshot(dataDir string) {
+	_ = os.Remove(NewLayout(dataDir).snapshotPath())
 }
 
 // lineWriter is an io.Writer calling f for each complete line.

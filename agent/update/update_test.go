@@ -285,3 +285,19 @@ func TestUpdaterChecks(t *testing.T) {
 		t.Errorf("update while one waits for its trial: %v", err)
 	}
 }
+
+func TestConfirmResetsStarts(t *testing.T) {
+	dataDir := t.TempDir()
+	l := NewLayout(dataDir)
+	if err := l.SaveState(State{Current: &Binary{Path: "x", Version: "v2"}, Starts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := New(Options{DataDir: dataDir, Events: func(string, any) {}, Trial: func(Binary) {}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Confirm()
+	if st, _ := l.LoadState(); st.Starts != 0 || st.Current == nil {
+		t.Fatalf("state after Confirm %+v", st)
+	}
+}

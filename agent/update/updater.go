@@ -206,6 +206,25 @@ func (u *Updater) fail(req Request, err error) {
 	u.opts.Events(uplink.EventUpdateFailed, detail)
 }
 
+// Confirm records that the running agent has stayed up for
+// update.trialTimeout: the committed update is no longer counted as
+// crash-looping (see Resolve).
+func (u *Updater) Confirm() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.busy {
+		return // the state belongs to the update under way
+	}
+	st, err := u.layout.LoadState()
+	if err != nil || st.Starts == 0 {
+		return
+	}
+	st.Starts = 0
+	if err := u.layout.SaveState(st); err != nil {
+		u.log.Warn().Err(err).Msg("confirm the committed update")
+	}
+}
+
 // downloadMeta ties a partial download to the request it belongs to.
 type downloadMeta struct {
 	URL    string `json:"url"`
