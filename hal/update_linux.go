@@ -13,7 +13,10 @@ const (
 	exeName       = "camgate"
 )
 
-type trialSys struct{}
+// trialSys is the candidate's process group (its own PID).
+type trialSys struct {
+	pgid int
+}
 
 func startTrialChild(cmd *exec.Cmd) (*TrialChild, error) {
 	if cmd.SysProcAttr == nil {
@@ -26,15 +29,15 @@ func startTrialChild(cmd *exec.Cmd) (*TrialChild, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start trial child: %w", err)
 	}
-	return &TrialChild{Cmd: cmd}, nil
+	return &TrialChild{Cmd: cmd, sys: trialSys{pgid: cmd.Process.Pid}}, nil
 }
 
 func (c *TrialChild) killTree() error {
-	if c.Cmd.Process == nil {
+	if c.sys.pgid <= 0 {
 		return nil
 	}
 	// The child leads its own group: kill it and whatever it started.
-	if err := syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+	if err := syscall.Kill(-c.sys.pgid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
 		return fmt.Errorf("kill trial child: %w", err)
 	}
 	return nil
