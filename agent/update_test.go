@@ -326,6 +326,7 @@ func TestUpdate(t *testing.T) {
 		if d["version"] != "v2" || d["from"] != "v1" {
 			t.Fatalf("committed %v", d)
 		}
+		t.Logf("v2 downloaded, checked, tried, committed and handed over %s after the command", time.Since(start).Round(time.Millisecond))
 		b.online("v2", start)
 		if r := b.srv.Ranges(); r[len(r)-1] == "" {
 			t.Errorf("the download after the broken transfer did not resume: %q", r)
