@@ -14,6 +14,10 @@ import (
 	"github.com/camgate/camgate/internal/redact"
 )
 
+// stallTimeout ends a transfer that delivers nothing for this long, so a
+// stalled server cannot hold the update (and every later one) forever.
+const stallTimeout = 60 * time.Second
+
 // progressFunc is told how many bytes of total (-1: unknown) are on disk.
 type progressFunc func(done, total int64)
 
@@ -22,7 +26,7 @@ type progressFunc func(done, total int64)
 // supports it, and started over when it does not. More than max bytes is
 // ErrTooLarge; the partial file is kept for the next attempt unless it is
 // unusable.
-func download(ctx context.Context, client *http.Client, url, path string, max int64, progress progressFunc) (int64, error) {
+func download(parent context.Context, client *http.Client, url, path string, max int64, progress progressFunc) (int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("open download: %w", err)
@@ -32,6 +36,10 @@ func download(ctx context.Context, client *http.Client, url, path string, max in
 	if err != nil {
 		return 0, fmt.Errorf("open download: %w", err)
 	}
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	stalled := time.AfterFunc(stallTimeout, cancel)
+	defer stalled.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, fmt.Errorf("request %s: %w", redact.URL(url), err)
@@ -78,6 +86,7 @@ func download(ctx context.Context, client *http.Client, url, path string, max in
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			stalled.Reset(stallTimeout)
 			if have+int64(n) > max {
 				_ = restart(f, nil)
 				return 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
@@ -93,6 +102,9 @@ func download(ctx context.Context, client *http.Client, url, path string, max in
 		}
 		if rerr != nil {
 			_ = f.Sync()
+			if ctx.Err() != nil && parent.Err() == nil {
+				return have, fmt.Errorf("get %s: stalled after %d bytes: nothing for %s", redact.URL(url), have, stallTimeout)
+			}
 			return have, fmt.Errorf("get %s: after %d bytes: %s", redact.URL(url), have, redact.Error(rerr))
 		}
 	}
