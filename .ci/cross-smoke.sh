@@ -11,6 +11,12 @@
 #     foreground serves the demo path. The binary is Authenticode-signed
 #     first with a throwaway certificate (packaging/sign.sh), so the signed
 #     binary is what runs.
+#     agent.update in the foreground under Wine: a candidate that exits 1
+#     is rolled back (job object, trial pipes) and the agent serves again;
+#     a signed good release is verified, self-tested, tried, renamed into
+#     place with the running exe renamed aside to camgate.old.exe, and the
+#     hand-over starts it (a Windows service would exit for the service
+#     manager's restart instead, which Wine 8.0 lacks: not run here).
 #   linux/arm64 and linux/arm (v7) under qemu: the agent serves the demo
 #     path and stops gracefully on SIGTERM.
 #   .deb packages for both ARM targets (packaging/package.sh, nfpm),
@@ -357,6 +363,109 @@ wine_tests() {
 		fail "windows/amd64: demo over RTSP"
 	fi
 	stop_pid "$pid" 15
+	forget_pid "$pid"
+
+	wine_update
+}
+
+# post_update API_PORT URL FILE VERSION: POST /v1/agent/update for FILE
+# (served at URL) with its SHA-256 and its FILE.minisig; prints the reply.
+post_update() {
+	python3 - "$@" <<'PY'
+import hashlib, json, sys, urllib.request
+port, url, path, version = sys.argv[1:5]
+body = open(path, "rb").read()
+req = {"url": url, "sha256": hashlib.sha256(body).hexdigest(),
+       "signature": open(path + ".minisig").read(), "version": version}
+r = urllib.request.Request("http://127.0.0.1:%s/v1/agent/update" % port,
+                           data=json.dumps(req).encode(), headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(r, timeout=60) as resp:
+    print(resp.status, resp.read().decode().strip())
+PY
+}
+
+# wait_log FILE TEXT SECONDS: until FILE holds TEXT.
+wait_log() {
+	local deadline=$((SECONDS + $3))
+	while [ $SECONDS -lt $deadline ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# wine_update: agent.update of the Windows build in the foreground.
+wine_update() {
+	local dir=$WORK/win-upd srv=$WORK/win-upd-srv log=$WORK/logs/wine-update.log
+	local port api hport pid hpid out key pub
+	mkdir -p "$dir" "$srv"
+	if ! {
+		CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-s -w -X github.com/camgate/camgate/agent.Version=$VERSION-next" \
+			-o "$srv/camgate-next.exe" ./agent/cmd/camgate &&
+			CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -ldflags "-X main.mode=exit1 -X main.version=$VERSION-bad" \
+				-o "$srv/camgate-bad.exe" ./internal/updatetest/badagent &&
+			go run ./internal/cmd/release keygen -dir "$WORK/keys" &&
+			go run ./internal/cmd/release sign -key "$WORK/keys/camgate.key" "$srv/camgate-next.exe" "$srv/camgate-bad.exe"
+	} >"$log" 2>&1; then
+		tail -20 "$log"
+		fail "windows/amd64: agent.update builds and signatures"
+		return
+	fi
+	pub=$(sed -n 2p "$WORK/keys/camgate.pub")
+	cp "$WIN_EXE" "$dir/camgate.exe"
+	port=$(free_port)
+	api=$(free_port)
+	hport=$(free_port)
+	write_config "$dir/camgate.yml" "$port" "data"
+	python3 - "$dir/camgate.yml" "$api" "$pub" <<'PY'
+import sys
+path, api, pub = sys.argv[1:4]
+text = open(path).read().replace('api:\n  address: ""', 'api:\n  address: 127.0.0.1:%s' % api)
+text += "update:\n  publicKeys: [%s]\n  trialTimeout: 120s\n" % pub
+open(path, "w").write(text)
+PY
+	(cd "$srv" && exec python3 -m http.server "$hport" --bind 127.0.0.1) >>"$log" 2>&1 &
+	hpid=$!
+	pids+=("$hpid")
+	(cd "$dir" && exec wine "$dir/camgate.exe" run -c camgate.yml) >>"$log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	if ! wait_port "$port" 120 "$pid" || ! wait_port "$hport" 30; then
+		tail -20 "$log"
+		fail "windows/amd64: agent.update" "agent or file server did not start"
+		return
+	fi
+
+	out=$(post_update "$api" "http://127.0.0.1:$hport/camgate-bad.exe" "$srv/camgate-bad.exe" "$VERSION-bad" 2>&1)
+	echo "bad update: $out" >>"$log"
+	if [[ $out == 202* ]] && wait_log "$log" "update.rolled_back" 180 && grep -q "exit status 1" "$log" &&
+		wait_port "$port" 60 && probe_demo "$port" "$log"; then
+		pass "windows/amd64: a candidate that exits 1 is rolled back and the agent serves again"
+	else
+		tail -20 "$log"
+		fail "windows/amd64: rollback under Wine" "$out"
+	fi
+
+	out=$(post_update "$api" "http://127.0.0.1:$hport/camgate-next.exe" "$srv/camgate-next.exe" "$VERSION-next" 2>&1)
+	echo "good update: $out" >>"$log"
+	if [[ $out == 202* ]] && wait_log "$log" "update.committed" 180; then
+		local ver old
+		ver=$(timeout 120 wine "$dir/camgate.exe" version 2>>"$log")
+		old=$(timeout 120 wine "$dir/camgate.old.exe" version 2>>"$log")
+		if [[ $ver == *"$VERSION-next"* && $old == *"$VERSION "* ]] && wait_port "$port" 60 && probe_demo "$port" "$log"; then
+			pass "windows/amd64: update committed in place ($ver; kept: $old) and serving"
+		else
+			tail -20 "$log"
+			fail "windows/amd64: update in place" "camgate.exe: $ver; camgate.old.exe: $old"
+		fi
+	else
+		tail -20 "$log"
+		fail "windows/amd64: update committed under Wine" "$out"
+	fi
+	# The hand-over's process is not ours by PID: the prefix's wineserver
+	# is stopped at cleanup, with everything it runs.
+	stop_pid "$hpid" 5
+	forget_pid "$hpid"
 	forget_pid "$pid"
 }
 

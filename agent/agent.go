@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/internal/eventtype"
 	"github.com/camgate/camgate/internal/guard"
@@ -30,6 +32,9 @@ type Options struct {
 	ConfigFile string
 	// AsService is true under a service manager: system data directory.
 	AsService bool
+	// Trial, when set, makes this agent a candidate on trial: it reports
+	// healthy over it and stops when the supervising agent says so.
+	Trial *update.TrialLink
 }
 
 // Agent is one running camgate.
@@ -49,6 +54,11 @@ type Agent struct {
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
 	link   *link          // fleet side: events, uplink, commands, local API
+	update *update.Updater
+
+	// trialCand is set when an update's candidate waits for its trial:
+	// Run then returns errUpdateTrial.
+	trialCand atomic.Pointer[update.Binary]
 
 	// restart is closed when a command asked the agent to restart.
 	restart chan struct{}
@@ -102,6 +112,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		return nil, err
 	}
 	a.events = a.link.events
+	if a.update, err = a.newUpdater(); err != nil {
+		return nil, err
+	}
 
 	a.auth, err = auth.New(authUsers(cfg.Auth.Users), auth.Options{
 		Argon2MaxMemory:    int64(cfg.Auth.Argon2MaxMemory),
@@ -194,6 +207,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
 	g.Go(func() error { return a.link.Run(gctx) })
+	g.Go(func() error { return a.update.Run(gctx) })
 	if a.webrtc != nil {
 		g.Go(func() error { return a.webrtc.Run(gctx) })
 	}
@@ -219,6 +233,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.events.Event(streaming.Event{Type: eventtype.AgentStarted, Detail: Version})
 	close(a.ready)
 	hal.Ready(ctx)
+	if a.opts.Trial != nil {
+		g.Go(func() error { return a.runTrial(gctx, cancel) })
+	} else {
+		a.reportUpdate()
+		g.Go(func() error { return a.confirmUpdate(gctx) })
+	}
 
 	err := g.Wait()
 	a.log.Info().Msg("camgate stopped")
@@ -226,6 +246,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		err = nil
 	}
 	if err == nil && restarting {
+		if a.trialCand.Load() != nil {
+			return errUpdateTrial
+		}
 		return hal.ErrRestartRequested
 	}
 	return err

@@ -10,6 +10,11 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/camgate/camgate/agent/conf"
+	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/hal"
 	clog "github.com/camgate/camgate/internal/log"
 )
@@ -19,6 +24,8 @@ const usage = `camgate: edge agent for camera gateways
 usage:
   camgate [run] [-c FILE]          run the agent (embedded defaults without -c)
   camgate check-config [-c FILE]   validate and print the effective config, secrets redacted
+  camgate verify FILE [-sig FILE.minisig] [-P KEY] [-c FILE]
+                                   check a release file's minisign signature against update.publicKeys
   camgate version                  version, commit, build date, Go version, os/arch
   camgate service install|uninstall|start|stop|status [-c FILE]
   camgate fleet ls|status ID|cmd ID NAME [JSON]|watch [-broker URL]
@@ -38,6 +45,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args, stderr)
 	case "check-config":
 		return cmdCheckConfig(args, stdout, stderr)
+	case "verify":
+		return cmdVerify(args, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -94,6 +103,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 2
 	}
 	asService := hal.IsService()
+	onTrial, trialService := update.TrialMode(os.Getenv)
+	if onTrial {
+		// The supervising agent is the service's process; this one is its child.
+		asService = trialService
+	}
 	if file == "" && asService {
 		if _, err := os.Stat(hal.DefaultConfigFile()); err == nil {
 			file = hal.DefaultConfigFile()
@@ -126,30 +140,55 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if g := cfg.Agent.GoGC; g > 0 {
 		debug.SetGCPercent(g)
 	}
+	dataDir := cfg.Agent.DataDir
+	if dataDir == "" {
+		dataDir = hal.DefaultDataDir(asService)
+	}
+	runArgs := append([]string{"run"}, args...)
+	var trial *update.TrialLink
+	if onTrial {
+		trial = update.NewTrialLink(os.Stdin, os.Stdout)
+	} else if self, err := os.Executable(); err == nil {
+		// The installed binary runs the committed update, if there is one.
+		if bin := update.Resolve(dataDir, self, update.Redirected(os.Getenv), log); bin != "" {
+			log.Info().Str("binary", bin).Msg("running the committed update")
+			err := hal.Handover(bin, runArgs, update.RedirectEnv(os.Environ()))
+			log.Error().Err(err).Msg("could not run the committed update: running this binary")
+		}
+	}
 
+	opts := Options{ConfigFile: file, AsService: asService, Trial: trial}
 	err = hal.RunService("camgate", func(ctx context.Context) error {
-		a, err := New(cfg, Options{ConfigFile: file, AsService: asService}, log)
-		if err != nil {
-			return err
-		}
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		select {
-		case err := <-done:
-			return err
-		case <-ctx.Done():
-		}
-		t := time.NewTimer(shutdownGrace)
-		defer t.Stop()
-		select {
-		case err := <-done:
-			return err
-		case <-t.C:
-			return fmt.Errorf("shutdown did not finish within %s", shutdownGrace)
+		for {
+			err := runOnce(ctx, cfg, opts, dataDir, log)
+			if !errors.Is(err, errUpdateTrial) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil // stopped: the next start rolls the candidate back
+			}
+			out, err := update.RunTrial(ctx, update.TrialOptions{
+				DataDir: dataDir, Args: runArgs, AsService: asService,
+				Timeout: cfg.Update.TrialTimeout.D(), Running: Version, Log: log,
+			})
+			if err != nil {
+				log.Error().Err(err).Msg("update trial")
+			}
+			if out.Committed {
+				log.Info().Str("version", out.Run.Version).Msg("update committed: handing over")
+				return hal.Handover(out.Run.Path, runArgs, update.RedirectEnv(os.Environ()))
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Rolled back: this version runs again and reports why.
 		}
 	})
 	switch {
 	case err == nil:
+		if trial != nil && !trial.Committed() {
+			return 1 // a candidate that was not committed
+		}
 		return 0
 	case errors.Is(err, hal.ErrRestartRequested):
 		log.Info().Msg("exiting for restart")
@@ -157,6 +196,41 @@ func cmdRun(args []string, stderr io.Writer) int {
 	default:
 		log.Error().Err(err).Msg("camgate failed")
 		return 1
+	}
+}
+
+// runOnce builds and runs one agent until ctx ends or it stops by itself
+// (restart, update trial, failure). A store migrated by a rolled-back
+// candidate to a schema this build does not know is put back from the
+// snapshot taken before the trial.
+func runOnce(ctx context.Context, cfg *conf.Config, opts Options, dataDir string, log zerolog.Logger) error {
+	a, err := New(cfg, opts, log)
+	if errors.Is(err, store.ErrNewerSchema) && opts.Trial == nil {
+		if rerr := update.RestoreSnapshot(dataDir); rerr == nil {
+			log.Warn().Msg("store restored from before the last update's trial (the candidate had migrated it)")
+			a, err = New(cfg, opts, log)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if opts.Trial == nil {
+		update.DropSnapshot(dataDir) // the store opened: no rollback needs it
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("shutdown did not finish within %s", shutdownGrace)
 	}
 }
 

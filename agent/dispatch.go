@@ -17,6 +17,7 @@ import (
 
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/streaming"
@@ -58,12 +59,15 @@ type handler func(ctx context.Context, r *request) (any, error)
 // dispatcher runs commands from MQTT (with the journal) and from the local
 // API (without it) through one table, so both behave the same.
 type dispatcher struct {
-	log      zerolog.Logger
-	store    *store.Store
-	paths    pathManager
-	cfg      *conf.Config
-	health   func(ctx context.Context) uplink.Health
-	restart  func()
+	log     zerolog.Logger
+	store   *store.Store
+	paths   pathManager
+	cfg     *conf.Config
+	health  func(ctx context.Context) uplink.Health
+	restart func()
+	update  interface {
+		Start(update.Request) (update.Reply, error)
+	}
 	events   *eventSink
 	now      func() time.Time
 	handlers map[string]handler
@@ -91,6 +95,7 @@ func newDispatcher(d *dispatcher) *dispatcher {
 		"paths.set":     d.pathsSet,
 		"path.restart":  d.pathRestart,
 		"agent.restart": d.agentRestart,
+		"agent.update":  d.agentUpdate,
 	}
 	return d
 }

@@ -90,6 +90,9 @@ func (l *link) Run(ctx context.Context) error {
 		log: a.log, store: a.store, paths: a.paths, cfg: a.cfg,
 		health: l.health.snapshot, restart: a.requestRestart, events: l.events,
 	})
+	if a.update != nil {
+		l.disp.update = a.update
+	}
 
 	var srv *api.Server
 	if addr := a.cfg.API.Address; addr != "" {

@@ -69,17 +69,21 @@ type Reply struct {
 
 // Event types: aliases of internal/eventtype, which owns the strings.
 const (
-	EventAgentStarted    = eventtype.AgentStarted
-	EventAgentStopping   = eventtype.AgentStopping
-	EventPathReady       = eventtype.PathReady
-	EventPathError       = eventtype.PathError
-	EventPathClosed      = eventtype.PathClosed
-	EventReaderDenied    = eventtype.ReaderDenied
-	EventPublisherDenied = eventtype.PublisherDenied
-	EventAPIDenied       = eventtype.APIDenied
-	EventCmdRejected     = eventtype.CmdRejected
-	EventOutboxDropped   = eventtype.OutboxDropped
-	EventStoreRecovered  = eventtype.StoreRecovered
+	EventAgentStarted     = eventtype.AgentStarted
+	EventAgentStopping    = eventtype.AgentStopping
+	EventPathReady        = eventtype.PathReady
+	EventPathError        = eventtype.PathError
+	EventPathClosed       = eventtype.PathClosed
+	EventReaderDenied     = eventtype.ReaderDenied
+	EventPublisherDenied  = eventtype.PublisherDenied
+	EventAPIDenied        = eventtype.APIDenied
+	EventCmdRejected      = eventtype.CmdRejected
+	EventOutboxDropped    = eventtype.OutboxDropped
+	EventStoreRecovered   = eventtype.StoreRecovered
+	EventUpdateProgress   = eventtype.UpdateProgress
+	EventUpdateFailed     = eventtype.UpdateFailed
+	EventUpdateCommitted  = eventtype.UpdateCommitted
+	EventUpdateRolledBack = eventtype.UpdateRolledBack
 )
 
 // Event is one message on P/ID/events.

@@ -172,6 +172,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/paths/{name...}", s.getPath)
 	mux.HandleFunc("POST /v1/paths/{name...}", s.postPath)
 	mux.HandleFunc("DELETE /v1/paths/{name...}", s.deletePath)
+	mux.HandleFunc("POST /v1/agent/update", s.postUpdate)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
@@ -331,6 +332,36 @@ func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(res)
+}
+
+// postUpdate runs agent.update with the body as its args: 202 when the
+// update was accepted (its progress and outcome are events and log lines),
+// 200 for a no-op.
+func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
+		return
+	}
+	if !json.Valid(body) {
+		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+		return
+	}
+	res, cerr := s.opts.Commands.Call(r.Context(), "agent.update", body)
+	if cerr != nil {
+		writeError(w, cerr)
+		return
+	}
+	var rep struct {
+		Accepted bool `json:"accepted"`
+	}
+	_ = json.Unmarshal(res, &rep)
+	w.Header().Set("Content-Type", "application/json")
+	if rep.Accepted {
+		w.WriteHeader(http.StatusAccepted)
+	}
+	_, _ = w.Write(res)
+	_, _ = w.Write([]byte("\n"))
 }
 
 func (s *Server) deletePath(w http.ResponseWriter, r *http.Request) {

@@ -86,6 +86,14 @@ func TestRoutesShareTheCommandTable(t *testing.T) {
 		case "paths.add":
 			existing[a.Name] = true
 			return json.RawMessage(`{"name":"` + a.Name + `"}`), nil
+		case "agent.update":
+			if strings.Contains(string(args), `"busy"`) {
+				return nil, &uplink.Error{Code: uplink.CodeConflict, Message: "in progress"}
+			}
+			if strings.Contains(string(args), `"v1"`) {
+				return json.RawMessage(`{"noop":true,"running":"v1"}`), nil
+			}
+			return json.RawMessage(`{"accepted":true,"version":"v2","running":"v1"}`), nil
 		case "paths.remove":
 			if !existing[a.Name] {
 				return nil, &uplink.Error{Code: uplink.CodeNotFound, Message: "no"}
@@ -101,6 +109,10 @@ func TestRoutesShareTheCommandTable(t *testing.T) {
 		contains           string
 	}{
 		{"GET", "/v1/health", "", 200, `"cg-1"`},
+		{"POST", "/v1/agent/update", `{"version":"v2"}`, 202, `"accepted":true`},
+		{"POST", "/v1/agent/update", `{"version":"v1"}`, 200, `"noop":true`},
+		{"POST", "/v1/agent/update", `{"version":"busy"}`, 409, `"conflict"`},
+		{"POST", "/v1/agent/update", `{not json`, 400, `"bad_request"`},
 		{"GET", "/v1/config", "", 200, `"***"`},
 		{"GET", "/v1/paths", "", 200, `"demo"`},
 		{"GET", "/v1/paths/cam1", "", 200, `"origin":"fleet"`},

@@ -19,6 +19,7 @@ type Config struct {
 	Auth         Auth                `yaml:"auth" json:"auth"`
 	PathDefaults PathDefaults        `yaml:"pathDefaults" json:"pathDefaults"`
 	Paths        map[string]PathConf `yaml:"paths" json:"paths"`
+	Update       Update              `yaml:"update" json:"update"`
 }
 
 // Agent is the agent section.
@@ -171,4 +172,15 @@ type PathConf struct {
 	RTSPTransport              *string   `yaml:"rtspTransport,omitempty" json:"rtspTransport,omitempty"`
 	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
 	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
+}
+
+// Update configures agent.update (signed self-update with a trial).
+type Update struct {
+	// PublicKeys are the minisign public keys (the base64 line of a
+	// minisign.pub, "RW...") an update must be signed with; empty refuses
+	// every update.
+	PublicKeys []string `yaml:"publicKeys" json:"publicKeys"`
+	// TrialTimeout is how long a new binary has to become healthy before
+	// it is rolled back; default 60s.
+	TrialTimeout Duration `yaml:"trialTimeout" json:"trialTimeout"`
 }

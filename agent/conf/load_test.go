@@ -146,6 +146,8 @@ var errorCases = []struct {
 	{"endless argon2 wait", "auth:\n  argon2QueueTimeout: 10m\n", []string{":2", "auth.argon2QueueTimeout", "1m"}},
 	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
+	{"bad public key", "update:\n  publicKeys: [RWQnotakey]\n", []string{"update.publicKeys[0]", "not a minisign public key"}},
+	{"short trial", "update:\n  trialTimeout: 10ms\n", []string{":2", "update.trialTimeout"}},
 }
 
 func TestErrors(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"aead.dev/minisign"
+
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
 )
@@ -338,6 +340,9 @@ func (c *Config) Validate() error {
 	if d := c.Auth.Argon2QueueTimeout.D(); d <= 0 || d > time.Minute {
 		return &Error{Key: "auth.argon2QueueTimeout", Msg: fmt.Sprintf("%s: want more than 0 and at most 1m", d)}
 	}
+	if err := c.Update.validate(); err != nil {
+		return err
+	}
 	for i, u := range c.Auth.Users {
 		if err := u.validate(fmt.Sprintf("auth.users[%d]", i)); err != nil {
 			return err
@@ -421,4 +426,26 @@ func (u User) validate(key string) error {
 		}
 	}
 	return nil
+}
+
+func (u Update) validate() error {
+	for i, k := range u.PublicKeys {
+		if _, err := ParsePublicKey(k); err != nil {
+			return &Error{Key: fmt.Sprintf("update.publicKeys[%d]", i), Msg: err.Error()}
+		}
+	}
+	if t := u.TrialTimeout.D(); t < time.Second || t > time.Hour {
+		return &Error{Key: "update.trialTimeout", Msg: "must be between 1s and 1h"}
+	}
+	return nil
+}
+
+// ParsePublicKey reads a minisign public key: the base64 line of a
+// minisign.pub ("RW..."), or the whole file with its comment line.
+func ParsePublicKey(s string) (minisign.PublicKey, error) {
+	var k minisign.PublicKey
+	if err := k.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+		return k, fmt.Errorf("%q is not a minisign public key (want the base64 line of minisign.pub, RW...)", s)
+	}
+	return k, nil
 }

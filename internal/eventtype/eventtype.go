@@ -43,4 +43,7 @@ const (
 	UpdateProgress   = "update.progress"
 	UpdateCommitted  = "update.committed"
 	UpdateRolledBack = "update.rolled_back"
+	// UpdateFailed: an update was refused before its trial (download,
+	// size, hash, signature or self-test); the detail names the check.
+	UpdateFailed = "update.failed"
 )

@@ -1,0 +1,5 @@
+//go:build windows
+
+package hal
+
+func syncDir(string) error { return nil }
