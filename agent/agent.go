@@ -202,6 +202,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.rtsp.Close()
 		return nil
 	})
+	g.Go(func() error {
+		// A page found damaged while running: restart, and the next Open
+		// checks the whole file and recovers it (see store.Damaged).
+		select {
+		case <-a.store.Damaged():
+			a.log.Error().Msg("state file damaged, restarting to recover it")
+			a.requestRestart()
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	restarting := false
 	g.Go(func() error {
 		select {

@@ -63,8 +63,10 @@ func newLink(a *Agent) (*link, error) {
 		}
 		l.client = c
 	}
-	if r := a.store.Recovered(); r != "" {
-		l.events.emit(uplink.EventStoreRecovered, "", map[string]any{"movedTo": r})
+	if r := a.store.Recovered(); r != nil {
+		l.log.Warn().Str("movedTo", r.MovedTo).Str("damage", r.Damage).Uint64("seq", r.Seq).
+			Uint64("seqSkipped", r.SeqSkipped).Msg("state file was damaged")
+		l.events.emit(uplink.EventStoreRecovered, "", r)
 	}
 	return l, nil
 }
