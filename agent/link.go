@@ -77,7 +77,7 @@ func (l *link) Run(ctx context.Context) error {
 	a := l.a
 	l.health = &healthSource{
 		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
-		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox,
+		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox, events: l.events,
 	}
 	if l.client != nil {
 		l.health.link = l.client
@@ -126,7 +126,7 @@ func (l *link) Run(ctx context.Context) error {
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	if l.client != nil {
-		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval(), l.events) })
+		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval()) })
 		g.Go(func() error { return l.dispatch(gctx) })
 	}
 	<-gctx.Done()

@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -243,4 +244,39 @@ func BenchmarkOutboxDrain(b *testing.B) {
 		drained += len(msgs)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestSeqAfterCrashWithFailedAppends: a crash while appends fail (the disk
+// still full, so nothing could be saved) resumes seq after the last stored
+// message. The seqs handed out again belonged to messages that were never
+// stored, so never published: the fleet sees no seq twice.
+func TestSeqAfterCrashWithFailedAppends(t *testing.T) {
+	dir := t.TempDir()
+	s := storetest.Open(t, filepath.Join(dir, store.FileName), store.Options{})
+	appendN(t, s, 2, 1)
+	for range 2 {
+		if _, _, err := s.AppendOutbox("events", func(uint64) ([]byte, error) { return nil, errors.New("no space") }); err == nil {
+			t.Fatal("want error")
+		}
+	}
+	// The file as a power cut would leave it: every commit is on disk.
+	b, err := os.ReadFile(filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), store.FileName)
+	if err := os.WriteFile(crashed, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.Open(t, crashed, store.Options{})
+	if c.Recovered() != nil {
+		t.Fatalf("recovered %+v", c.Recovered())
+	}
+	msgs, _ := c.OutboxAfter(0, 10)
+	if got := seqs(msgs); got != "1,2" {
+		t.Fatalf("stored %s", got)
+	}
+	if seq, _, _ := c.AppendOutbox("events", func(uint64) ([]byte, error) { return []byte("{}"), nil }); seq != 3 {
+		t.Fatalf("seq %d after the crash, want 3 (never stored before)", seq)
+	}
 }
