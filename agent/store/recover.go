@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -72,10 +74,10 @@ func prepareOnce(path string, opts Options, force error) (rec *Recovery, seqSkip
 	case err != nil:
 		return nil, 0, false, err
 	case fi.IsDir():
-		rec, err = replace(path, nil, 0, damagedf("a directory is in its place"), opts)
+		rec, err = replace(path, damagedf("a directory is in its place"), opts)
 		return rec, 0, false, err
 	case !fi.Mode().IsRegular():
-		rec, err = replace(path, nil, 0, damagedf("not a regular file (%s)", fi.Mode().Type()), opts)
+		rec, err = replace(path, damagedf("not a regular file (%s)", fi.Mode().Type()), opts)
 		return rec, 0, false, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -115,8 +117,7 @@ func prepareOnce(path string, opts Options, force error) (rec *Recovery, seqSkip
 	}
 	// The recovery reads the damaged file while holding its lock; the lock
 	// goes before the rename (Windows renames no open file).
-	src := f
-	rec, err = replaceLocked(path, src, ffi.Size(), damage, opts, func() {
+	rec, err = replaceLocked(path, f, ffi.Size(), damage, opts, func() {
 		_ = unlockFile(f)
 		_ = f.Close()
 		f = nil
@@ -125,37 +126,47 @@ func prepareOnce(path string, opts Options, force error) (rec *Recovery, seqSkip
 }
 
 // check runs the cheap check and, unless the file says its last run
-// stopped cleanly, the full one (see Options.FullCheck).
+// stopped cleanly, the full one (see Options.FullCheck). Besides bbolt's
+// structure it decodes the records the agent needs to start (the agent id
+// and the fleet paths): one that bbolt reads fine but camgate cannot
+// decode is damage too, rather than an agent that never starts.
 func check(f *os.File, size int64, full bool) (*pageFile, error) {
 	clean := false
+	var bad error
 	pf, err := checkFile(f, size, bigBucket, func(path []string, k, v []byte) {
-		if len(path) == 1 && path[0] == string(bucketMeta) && string(k) == string(keyRunning) {
-			clean = len(v) == 8 && v[7] == 0
+		if len(path) != 1 || bad != nil {
+			return
+		}
+		switch {
+		case path[0] == string(bucketPaths) && !validRecord(path[0], k, v):
+			bad = damagedf("fleet path %q cannot be decoded", k)
+		case path[0] == string(bucketMeta) && string(k) == string(keyAgentID) && !validAgentID(v):
+			bad = damagedf("agent id cannot be decoded")
+		case path[0] == string(bucketMeta) && string(k) == string(keyRunning):
+			clean = len(v) == 8 && binary.BigEndian.Uint64(v) == 0
 		}
 	})
+	if err == nil {
+		err = bad
+	}
 	if err != nil || (clean && !full) {
 		return pf, err
 	}
 	return checkFile(f, size, nil, nil)
 }
 
-// replace moves a damaged path that cannot be read (src nil) aside.
-func replace(path string, src *os.File, size int64, damage error, opts Options) (*Recovery, error) {
-	return replaceLocked(path, src, size, damage, opts, func() {})
+// replace moves a damaged path that cannot be read aside.
+func replace(path string, damage error, opts Options) (*Recovery, error) {
+	return replaceLocked(path, nil, 0, damage, opts, func() {})
 }
 
-// replaceLocked builds the fresh file from src, calls release (which
-// closes src), then moves the damaged file aside and the fresh one in.
-func replaceLocked(path string, src *os.File, size int64, damage error, opts Options, release func()) (*Recovery, error) {
+// replaceLocked builds the fresh file from src (nil: nothing to read),
+// calls release (which closes src), then moves the damaged file aside and
+// the fresh one in.
+func replaceLocked(path string, src io.ReaderAt, size int64, damage error, opts Options, release func()) (*Recovery, error) {
 	aside := asideName(path, opts.Now())
 	tmp := path + recoveringSuffix
-	var rec *Recovery
-	var err error
-	if src != nil {
-		rec, err = rebuild(tmp, src, size, aside, damage, opts)
-	} else {
-		rec, err = rebuild(tmp, nil, 0, aside, damage, opts)
-	}
+	rec, err := rebuild(tmp, src, size, aside, damage, opts)
 	release()
 	if err != nil {
 		_ = os.Remove(tmp)

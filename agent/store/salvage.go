@@ -156,7 +156,7 @@ func validRecord(bucket string, k, v []byte) bool {
 	switch bucket {
 	case string(bucketPaths):
 		var sp storedPath
-		return len(k) > 0 && json.Unmarshal(v, &sp) == nil && sp.Source != ""
+		return len(k) > 0 && json.Unmarshal(v, &sp) == nil
 	case string(bucketOutbox):
 		if len(k) != 8 {
 			return false
