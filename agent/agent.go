@@ -214,6 +214,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	// A listener that ends by itself ends Run with an error: the process
 	// exits non-zero and the service manager restarts it.
 	g.Go(func() error { return a.rtsp.Serve(gctx) })
+	g.Go(func() error {
+		// A page found damaged while running: restart, and the next Open
+		// checks the whole file and recovers it (see store.Damaged).
+		select {
+		case <-a.store.Damaged():
+			a.log.Error().Msg("state file damaged, restarting to recover it")
+			a.requestRestart()
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	restarting := false
 	g.Go(func() error {
 		select {

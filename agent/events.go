@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,8 +92,11 @@ func (e *eventSink) emit(typ, path string, detail any) {
 	select {
 	case e.ch <- uplink.Event{TS: e.now().UTC(), Type: typ, Path: path, Detail: detail}:
 	default:
-		e.lost.Add(1)
-		e.log.Warn().Str("type", typ).Msg("event queue full, event dropped")
+		// Counted for health, /metrics and the next outbox.dropped event;
+		// logged at 1, 2, 4, 8... losses so a stuck queue cannot flood the log.
+		if n := e.lost.Add(1); n&(n-1) == 0 {
+			e.log.Warn().Str("type", typ).Uint64("lost", n).Msg("event queue full, event dropped")
+		}
 	}
 }
 
@@ -115,13 +120,33 @@ func (e *eventSink) run(ctx context.Context, ob *outbox) error {
 	}
 }
 
+// outboxStore is the part of the store the outbox needs; *store.Store
+// satisfies it.
+type outboxStore interface {
+	AppendOutbox(kind string, build func(seq uint64) ([]byte, error)) (seq uint64, dropped int, err error)
+	AppendOutboxIfRoom(kind string, build func(seq uint64) ([]byte, error)) (seq uint64, err error)
+	OutboxAfter(after uint64, max int) ([]store.OutboxMsg, error)
+	DeleteOutbox(seqs ...uint64) error
+	OutboxSignal() <-chan struct{}
+	OutboxStats() (store.OutboxStats, error)
+}
+
 // outbox wraps the store's outbox: it satisfies uplink.Outbox for the
-// drainer and appends health and events with their seq, counting drops
-// for the next health and outbox.dropped event.
+// drainer and appends health and events with their seq. It counts what is
+// lost (evicted by the bounds, failed to store) for the next
+// outbox.dropped notice, which notify appends at most once per call.
 type outbox struct {
-	st      *store.Store
-	log     zerolog.Logger
-	dropped atomic.Uint64 // dropped since the last outbox.dropped event
+	st  outboxStore
+	log zerolog.Logger
+	now func() time.Time // default time.Now
+
+	mu      sync.Mutex
+	pending uplink.OutboxDropped // lost since the last notice; Dropped unset
+	// lostNoticed is the event sink's loss count the last notice covered.
+	lostNoticed uint64
+	// failing counts appends failed in a row, so a full disk is logged
+	// when it starts and when it ends, not at every append.
+	failing uint64
 }
 
 func (o *outbox) Pending(after uint64, max int) ([]uplink.Message, error) {
@@ -155,13 +180,92 @@ func (o *outbox) appendHealth(h uplink.Health) {
 }
 
 func (o *outbox) append(kind string, build func(uint64) ([]byte, error)) {
-	_, dropped, err := o.st.AppendOutbox(kind, build)
+	seq, dropped, err := o.st.AppendOutbox(kind, build)
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if err != nil {
-		o.log.Error().Err(err).Str("kind", kind).Msg("append to outbox")
+		o.failed(seq, err)
+		if o.failing++; o.failing == 1 {
+			o.log.Error().Err(err).Str("kind", kind).Uint64("seq", seq).
+				Msg("outbox append failed; counting the messages lost until appends succeed")
+		} else {
+			o.log.Debug().Err(err).Str("kind", kind).Uint64("seq", seq).Msg("outbox append failed")
+		}
 		return
 	}
+	if o.failing > 0 {
+		o.log.Info().Uint64("failed", o.failing).Uint64("seq", seq).Msg("outbox appends succeed again")
+		o.failing = 0
+	}
 	if dropped > 0 {
-		o.dropped.Add(uint64(dropped))
+		o.lost()
+		o.pending.Evicted += uint64(dropped)
+	}
+}
+
+// failed counts a message that took seq (0: none) and was not stored.
+// The caller holds o.mu.
+func (o *outbox) failed(seq uint64, err error) {
+	o.lost()
+	o.pending.Failed++
+	o.pending.Reason = err.Error()
+	if seq > 0 {
+		if o.pending.FirstFailedSeq == 0 {
+			o.pending.FirstFailedSeq = seq
+		}
+		o.pending.LastFailedSeq = seq
+	}
+}
+
+// lost starts the period of the next notice. The caller holds o.mu.
+func (o *outbox) lost() {
+	if o.pending.Since.IsZero() {
+		o.pending.Since = o.clock().UTC()
+	}
+}
+
+func (o *outbox) clock() time.Time {
+	if o.now != nil {
+		return o.now()
+	}
+	return time.Now()
+}
+
+// notify appends one outbox.dropped event with exact counts of what was
+// lost since the previous one, eventsLost being the event sink's running
+// total. It appends only where the bounds leave room, so a notice never
+// pushes out telemetry: without room the counts wait for the next call.
+// A notice that fails to store is itself counted as failed.
+func (o *outbox) notify(eventsLost uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.pending
+	d.EventsLost = eventsLost - o.lostNoticed
+	if d.EventsLost > 0 && d.Since.IsZero() {
+		d.Since = o.clock().UTC()
+	}
+	d.Dropped = d.Evicted + d.Failed
+	if d.Dropped == 0 && d.EventsLost == 0 {
+		return
+	}
+	ev := uplink.Event{TS: o.clock().UTC(), Type: uplink.EventOutboxDropped, Detail: d}
+	seq, err := o.st.AppendOutboxIfRoom(uplink.KindEvents, func(seq uint64) ([]byte, error) {
+		ev.Seq = seq
+		return json.Marshal(ev)
+	})
+	switch {
+	case err == nil:
+		o.pending = uplink.OutboxDropped{}
+		o.lostNoticed = eventsLost
+	case errors.Is(err, store.ErrOutboxFull):
+		// Outage with a full outbox: the counts keep growing until the
+		// drain makes room.
+		if d.EventsLost > 0 && o.pending.Since.IsZero() {
+			o.pending.Since = d.Since
+		}
+	default:
+		o.failed(seq, err)
+		o.log.Debug().Err(err).Uint64("seq", seq).Msg("outbox.dropped notice not stored")
 	}
 }
 

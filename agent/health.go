@@ -37,7 +37,8 @@ type healthSource struct {
 	link      interface{ Stats() uplink.Stats }
 	auth      interface{ Stats() auth.Stats } // nil: no auth figures
 	store     *store.Store
-	outbox    *outbox // nil without an uplink
+	outbox    *outbox    // nil without an uplink
+	events    *eventSink // nil: no event losses to report
 	// listeners returns the figures of every TCP listener; nil: none.
 	listeners func() []guard.Stats
 	// pending returns the WHEP sessions waiting to connect and the offers
@@ -89,6 +90,10 @@ func (h *healthSource) snapshot(ctx context.Context) uplink.Health {
 	}
 	if st, err := h.store.OutboxStats(); err == nil {
 		doc.Uplink.OutboxDepth, doc.Uplink.OutboxBytes, doc.Uplink.Dropped = st.Depth, st.Bytes, st.Dropped
+		doc.Uplink.AppendFailed = st.Failed
+	}
+	if h.events != nil {
+		doc.Uplink.EventsLost = h.events.lost.Load()
 	}
 	doc.OK = true
 	doc.Listeners = []uplink.ListenerHealth{}
@@ -115,25 +120,31 @@ func pathHealth(p streaming.PathInfo) uplink.PathHealth {
 }
 
 // runHealth appends a health document every interval (and once at start),
-// raises outbox.dropped when the bounds dropped messages since the last
-// one, and folds path counters into the store's lifetime stats.
-func (h *healthSource) runHealth(ctx context.Context, interval time.Duration, events *eventSink) error {
+// then an outbox.dropped notice when anything was lost since the last one,
+// and folds path counters into the store's lifetime stats.
+func (h *healthSource) runHealth(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	prev := map[string]streaming.PathInfo{}
 	for {
-		doc := h.snapshot(ctx)
-		h.outbox.appendHealth(doc)
-		if n := h.outbox.dropped.Swap(0); n > 0 {
-			events.emit(uplink.EventOutboxDropped, "", map[string]any{"dropped": n, "total": doc.Uplink.Dropped})
-		}
-		h.foldStats(prev)
+		h.round(ctx, prev)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
 	}
+}
+
+// round is one interval of runHealth.
+func (h *healthSource) round(ctx context.Context, prev map[string]streaming.PathInfo) {
+	h.outbox.appendHealth(h.snapshot(ctx))
+	var lost uint64
+	if h.events != nil {
+		lost = h.events.lost.Load()
+	}
+	h.outbox.notify(lost)
+	h.foldStats(prev)
 }
 
 // foldStats adds the growth of each path's counters since the last call
@@ -204,6 +215,8 @@ func (h *healthSource) Metrics(ctx context.Context) []api.Family {
 		one("camgate_outbox_depth", "Messages waiting in the outbox.", api.Gauge, float64(doc.Uplink.OutboxDepth)),
 		one("camgate_outbox_bytes", "Size of the messages waiting in the outbox.", api.Gauge, float64(doc.Uplink.OutboxBytes)),
 		one("camgate_outbox_dropped_total", "Outbox messages dropped by its bounds.", api.Counter, float64(doc.Uplink.Dropped)),
+		one("camgate_outbox_append_failed_total", "Messages that could not be stored in the outbox (disk full, I/O error).", api.Counter, float64(doc.Uplink.AppendFailed)),
+		one("camgate_events_lost_total", "Events dropped before the outbox because its queue was full.", api.Counter, float64(doc.Uplink.EventsLost)),
 		one("camgate_uptime_seconds", "Seconds since the agent started.", api.Gauge, doc.Agent.Uptime),
 		one("camgate_boot_count", "Times the agent has started on this data directory.", api.Counter, float64(doc.Agent.BootCount)),
 		one("camgate_go_goroutines", "Goroutines.", api.Gauge, float64(doc.Agent.Goroutines)),

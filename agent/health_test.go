@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,46 +32,212 @@ type listPaths []streaming.PathInfo
 
 func (l listPaths) Paths() []streaming.PathInfo { return l }
 
-// TestOutboxOverflowReportedExactly: with the broker away and a bound of 5
-// messages, 12 events drop 7; the next health carries the exact total and an
-// outbox.dropped event says how many went since the last report.
-func TestOutboxOverflowReportedExactly(t *testing.T) {
+// failingStore makes appends fail while fail is set, the way a full disk
+// does: the store hands out the seq, the write fails, the seq is gone.
+type failingStore struct {
+	*store.Store
+	fail atomic.Bool
+}
+
+var errNoSpace = errors.New("write camgate.db: no space left on device")
+
+func (f *failingStore) wrap(build func(uint64) ([]byte, error)) func(uint64) ([]byte, error) {
+	if !f.fail.Load() {
+		return build
+	}
+	return func(uint64) ([]byte, error) { return nil, errNoSpace }
+}
+
+func (f *failingStore) AppendOutbox(kind string, build func(uint64) ([]byte, error)) (uint64, int, error) {
+	return f.Store.AppendOutbox(kind, f.wrap(build))
+}
+
+func (f *failingStore) AppendOutboxIfRoom(kind string, build func(uint64) ([]byte, error)) (uint64, error) {
+	return f.Store.AppendOutboxIfRoom(kind, f.wrap(build))
+}
+
+// queued decodes every message in the outbox.
+type queued struct {
+	seq    uint64
+	kind   string
+	event  uplink.Event
+	notice uplink.OutboxDropped
+	health uplink.Health
+}
+
+func outboxContents(t *testing.T, st *store.Store) []queued {
+	t.Helper()
+	msgs, err := st.OutboxAfter(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []queued
+	for _, m := range msgs {
+		q := queued{seq: m.Seq, kind: m.Kind}
+		var err error
+		if m.Kind == uplink.KindHealth {
+			err = json.Unmarshal(m.Payload, &q.health)
+		} else if err = json.Unmarshal(m.Payload, &q.event); err == nil && q.event.Type == uplink.EventOutboxDropped {
+			raw, _ := json.Marshal(q.event.Detail)
+			err = json.Unmarshal(raw, &q.notice)
+		}
+		if err != nil {
+			t.Fatalf("seq %d: %v", m.Seq, err)
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+func notices(qs []queued) (n []queued) {
+	for _, q := range qs {
+		if q.event.Type == uplink.EventOutboxDropped {
+			n = append(n, q)
+		}
+	}
+	return n
+}
+
+// TestFailedAppendsShowAsGapsAndOneNotice: appends that fail take their
+// seq (the fleet sees the gap), count in health and /metrics, and once
+// appends succeed again one outbox.dropped event gives the exact count.
+// Streaming is not involved: nothing blocks on the failing disk.
+func TestFailedAppendsShowAsGapsAndOneNotice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), store.FileName)
+	fs := &failingStore{Store: storetest.Open(t, path, store.Options{})}
+	ob := &outbox{st: fs, log: zerolog.Nop()}
+	events := newEventSink(zerolog.Nop(), true)
+	h := &healthSource{id: "cg-1", store: fs.Store, outbox: ob, events: events, paths: listPaths{}}
+	prev := map[string]streaming.PathInfo{}
+	for i := range 3 {
+		ob.appendEvent(uplink.Event{Type: "test", Detail: i}) // seqs 1-3
+	}
+	fs.fail.Store(true)
+	for i := range 5 {
+		ob.appendEvent(uplink.Event{Type: "test", Detail: i}) // seqs 4-8 fail
+	}
+	h.round(context.Background(), prev) // health 9 and the notice 10 fail too
+	if st, _ := fs.OutboxStats(); st.Failed != 7 || st.LastSeq != 10 || st.Depth != 3 {
+		t.Fatalf("while failing: %+v", st)
+	}
+	fs.fail.Store(false)
+	h.round(context.Background(), prev) // health 11, notice 12
+	h.round(context.Background(), prev) // health 13, nothing new to notice
+
+	qs := outboxContents(t, fs.Store)
+	var got []uint64
+	for _, q := range qs {
+		got = append(got, q.seq)
+	}
+	if fmt.Sprint(got) != "[1 2 3 11 12 13]" {
+		t.Fatalf("seqs %v", got)
+	}
+	n := notices(qs)
+	if len(n) != 1 {
+		t.Fatalf("%d notices", len(n))
+	}
+	d := n[0].notice
+	if d.Dropped != 7 || d.Failed != 7 || d.Evicted != 0 || d.FirstFailedSeq != 4 || d.LastFailedSeq != 10 ||
+		!strings.Contains(d.Reason, errNoSpace.Error()) || d.Since.IsZero() {
+		t.Fatalf("notice %+v", d)
+	}
+	if qs[3].health.Uplink.AppendFailed != 7 || qs[5].health.Uplink.AppendFailed != 7 {
+		t.Fatalf("health appendFailed %d, %d", qs[3].health.Uplink.AppendFailed, qs[5].health.Uplink.AppendFailed)
+	}
+	if v := metric(t, h, "camgate_outbox_append_failed_total"); v != 7 {
+		t.Fatalf("/metrics: %v", v)
+	}
+	// The count and the seq survive a restart of the store.
+	if err := fs.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.Open(t, path, store.Options{})
+	if s, _ := st.OutboxStats(); s.Failed != 7 || s.LastSeq != 13 {
+		t.Fatalf("after reopen %+v", s)
+	}
+}
+
+func metric(t *testing.T, h *healthSource, name string) float64 {
+	t.Helper()
+	for _, f := range h.Metrics(context.Background()) {
+		if f.Name == name && len(f.Samples) == 1 {
+			return f.Samples[0].Value
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestOutboxOverflowKeepsTelemetry: during an outage with a bound of 5
+// messages the outbox holds only real telemetry however long it lasts (no
+// notice pushes any out); when the drain makes room, one notice reports
+// exactly the messages pushed out, which are exactly the fleet's gaps.
+func TestOutboxOverflowKeepsTelemetry(t *testing.T) {
 	st := storetest.New(t, store.Options{OutboxMaxMessages: 5})
 	ob := &outbox{st: st, log: zerolog.Nop()}
+	events := newEventSink(zerolog.Nop(), true)
+	h := &healthSource{id: "cg-1", store: st, outbox: ob, events: events, paths: listPaths{}}
+	prev := map[string]streaming.PathInfo{}
 	for i := range 12 {
 		ob.appendEvent(uplink.Event{Type: "test", Detail: i})
 	}
-	if got := ob.dropped.Load(); got != 7 {
-		t.Fatalf("counted %d drops, want 7", got)
+	for range 50 { // a long outage: 50 health intervals
+		h.round(context.Background(), prev)
+		if n := notices(outboxContents(t, st)); len(n) > 0 {
+			t.Fatalf("a notice took a place in a full outbox: seq %d", n[0].seq)
+		}
 	}
-	events := newEventSink(zerolog.Nop(), true)
-	h := &healthSource{id: "cg-1", store: st, outbox: ob, paths: listPaths{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // one round: runHealth appends once, then sees ctx done
-	if err := h.runHealth(ctx, time.Hour, events); err != nil {
+	qs := outboxContents(t, st)
+	if len(qs) != 5 || qs[0].seq != 58 || qs[4].seq != 62 {
+		t.Fatalf("kept %d messages from seq %d; want the newest 5, 58..62", len(qs), qs[0].seq)
+	}
+	// The link is back: the drain takes what is queued.
+	var delivered []uint64
+	for _, q := range qs {
+		delivered = append(delivered, q.seq)
+	}
+	if err := st.DeleteOutbox(delivered...); err != nil {
 		t.Fatal(err)
 	}
-	// The health append itself dropped the oldest event once more.
-	msgs, _ := st.OutboxAfter(0, 10)
-	var doc uplink.Health
-	last := msgs[len(msgs)-1]
-	if last.Kind != uplink.KindHealth || json.Unmarshal(last.Payload, &doc) != nil {
-		t.Fatalf("last message %s %s", last.Kind, last.Payload)
+	h.round(context.Background(), prev) // health 63, notice 64
+	h.round(context.Background(), prev) // health 65, no notice
+	qs = outboxContents(t, st)
+	n := notices(qs)
+	if len(n) != 1 || len(qs) != 3 {
+		t.Fatalf("%d notices among %d messages", len(n), len(qs))
 	}
-	if doc.Uplink.Dropped != 7 || doc.Seq != 13 {
-		t.Fatalf("health reports dropped %d at seq %d, want 7 at 13", doc.Uplink.Dropped, doc.Seq)
+	// The fleet got 58..62 and 63..65: seqs 1..57 are the gaps.
+	d := n[0].notice
+	if d.Evicted != 57 || d.Dropped != 57 || d.Failed != 0 {
+		t.Fatalf("notice %+v, want 57 evicted", d)
 	}
-	select {
-	case ev := <-events.ch:
-		d, _ := ev.Detail.(map[string]any)
-		if ev.Type != uplink.EventOutboxDropped || d["dropped"] != uint64(8) || d["total"] != uint64(7) {
-			t.Fatalf("event %+v", ev)
-		}
-	default:
-		t.Fatal("no outbox.dropped event")
-	}
-	if s, _ := st.OutboxStats(); s.Dropped != 8 || s.Depth != 5 {
+	if s, _ := st.OutboxStats(); s.Dropped != 57 {
 		t.Fatalf("store %+v", s)
+	}
+}
+
+// TestEventSinkLossesReported: events dropped on a full queue are counted
+// in health, /metrics and the next notice; they took no seq.
+func TestEventSinkLossesReported(t *testing.T) {
+	st := storetest.New(t, store.Options{})
+	ob := &outbox{st: st, log: zerolog.Nop()}
+	events := newEventSink(zerolog.Nop(), true)
+	h := &healthSource{id: "cg-1", store: st, outbox: ob, events: events, paths: listPaths{}}
+	for i := range eventQueue + 10 { // nobody drains the queue
+		events.emit("test", "", i)
+	}
+	if doc := h.snapshot(context.Background()); doc.Uplink.EventsLost != 10 {
+		t.Fatalf("health eventsLost %d", doc.Uplink.EventsLost)
+	}
+	if v := metric(t, h, "camgate_events_lost_total"); v != 10 {
+		t.Fatalf("/metrics: %v", v)
+	}
+	prev := map[string]streaming.PathInfo{}
+	h.round(context.Background(), prev)
+	h.round(context.Background(), prev)
+	n := notices(outboxContents(t, st))
+	if len(n) != 1 || n[0].notice.EventsLost != 10 || n[0].notice.Dropped != 0 {
+		t.Fatalf("notices %+v", n)
 	}
 }
 

@@ -65,8 +65,10 @@ func newLink(a *Agent) (*link, error) {
 		}
 		l.client = c
 	}
-	if r := a.store.Recovered(); r != "" {
-		l.events.emit(uplink.EventStoreRecovered, "", map[string]any{"movedTo": r})
+	if r := a.store.Recovered(); r != nil {
+		l.log.Warn().Str("movedTo", r.MovedTo).Str("damage", r.Damage).Uint64("seq", r.Seq).
+			Uint64("seqSkipped", r.SeqSkipped).Msg("state file was damaged")
+		l.events.emit(uplink.EventStoreRecovered, "", r)
 	}
 	return l, nil
 }
@@ -77,7 +79,7 @@ func (l *link) Run(ctx context.Context) error {
 	a := l.a
 	l.health = &healthSource{
 		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
-		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox,
+		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox, events: l.events,
 		listeners: a.listenerStats, auth: a.auth,
 	}
 	if a.webrtc != nil {
@@ -136,7 +138,7 @@ func (l *link) Run(ctx context.Context) error {
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	if l.client != nil {
-		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval(), l.events) })
+		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval()) })
 		g.Go(func() error { return l.dispatch(gctx) })
 	}
 	<-gctx.Done()

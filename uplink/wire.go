@@ -171,5 +171,31 @@ type UplinkHealth struct {
 	Connected   bool   `json:"connected"`
 	OutboxDepth int    `json:"outboxDepth"`
 	OutboxBytes int64  `json:"outboxBytes"`
-	Dropped     uint64 `json:"dropped"`
+	Dropped     uint64 `json:"dropped"` // pushed out by the outbox bounds, since the state file was created
+	// AppendFailed counts messages that could not be stored (disk full,
+	// I/O error), since the state file was created. Each took a seq.
+	AppendFailed uint64 `json:"appendFailed"`
+	// EventsLost counts events dropped before the outbox because its
+	// queue was full, since the agent started. They took no seq.
+	EventsLost uint64 `json:"eventsLost"`
+}
+
+// OutboxDropped is the detail of an outbox.dropped event: what was lost
+// since the previous one, exactly. At most one is raised per health
+// interval, and never at the cost of a queued message. Dropped = Evicted +
+// Failed is the number of seqs the fleet will never see.
+type OutboxDropped struct {
+	Dropped uint64 `json:"dropped"`
+	// Evicted: the oldest messages, pushed out by the outbox bounds.
+	Evicted uint64 `json:"evicted"`
+	// Failed: messages that could not be stored; FirstFailedSeq and
+	// LastFailedSeq bound their seqs, Reason is the last error.
+	Failed         uint64 `json:"failed"`
+	FirstFailedSeq uint64 `json:"firstFailedSeq,omitempty"`
+	LastFailedSeq  uint64 `json:"lastFailedSeq,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	// EventsLost: events dropped before the outbox (queue full), no seq.
+	EventsLost uint64 `json:"eventsLost"`
+	// Since is when the first of these losses happened.
+	Since time.Time `json:"since"`
 }

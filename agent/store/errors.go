@@ -11,6 +11,15 @@ var (
 	// exceeds the outbox byte bound.
 	ErrTooLarge = errors.New("record larger than the outbox bound")
 
+	// ErrDamaged marks a state file, page or record that is not what bbolt
+	// writes: Open moves such a file aside; at run time the store reports
+	// it through Damaged.
+	ErrDamaged = errors.New("damaged")
+
+	// ErrOutboxFull is returned by AppendOutboxIfRoom when the message
+	// would push older ones out.
+	ErrOutboxFull = errors.New("outbox full")
+
 	// ErrNotFound is returned for a missing path, stats entry or command.
 	ErrNotFound = errors.New("not found")
 

@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,20 +140,55 @@ func TestOutboxBoundByBytes(t *testing.T) {
 		t.Fatalf("oversized record: %v", err)
 	}
 	st2, _ := s.OutboxStats()
-	if st2.LastSeq != st.LastSeq || st2.Depth != st.Depth {
-		t.Fatalf("failed append changed the outbox: %+v -> %+v", st, st2)
+	if st2.LastSeq != st.LastSeq+1 || st2.Failed != 1 || st2.Depth != st.Depth || st2.Bytes != st.Bytes {
+		t.Fatalf("an oversized record must take a seq and count as failed, nothing else: %+v -> %+v", st, st2)
 	}
 }
 
-func TestOutboxBuildErrorConsumesNoSeq(t *testing.T) {
-	s := storetest.New(t, store.Options{})
+// TestOutboxFailedAppendTakesSeq: a seq handed to build is never handed
+// out again, the failure is counted, and both reach the file with the next
+// commit.
+func TestOutboxFailedAppendTakesSeq(t *testing.T) {
+	path := filepath.Join(t.TempDir(), store.FileName)
+	s := storetest.Open(t, path, store.Options{})
 	boom := errors.New("boom")
-	if _, _, err := s.AppendOutbox("events", func(uint64) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
-		t.Fatalf("err %v", err)
+	seq, _, err := s.AppendOutbox("events", func(uint64) ([]byte, error) { return nil, boom })
+	if !errors.Is(err, boom) || seq != 1 {
+		t.Fatalf("seq %d err %v", seq, err)
 	}
-	seq, _, _ := s.AppendOutbox("events", func(uint64) ([]byte, error) { return []byte("{}"), nil })
-	if seq != 1 {
-		t.Fatalf("seq %d, want 1", seq)
+	seq, _, _ = s.AppendOutbox("events", func(uint64) ([]byte, error) { return []byte("{}"), nil })
+	if seq != 2 {
+		t.Fatalf("seq %d, want 2", seq)
+	}
+	if st, _ := s.OutboxStats(); st.Failed != 1 || st.LastSeq != 2 || st.Depth != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	s.Close()
+	s = storetest.Open(t, path, store.Options{})
+	if st, _ := s.OutboxStats(); st.Failed != 1 || st.LastSeq != 2 || st.Depth != 1 {
+		t.Fatalf("after reopen %+v", st)
+	}
+}
+
+// TestOutboxIfRoomNeverEvicts: a notice appended with AppendOutboxIfRoom
+// pushes nothing out and takes no seq when there is no room.
+func TestOutboxIfRoomNeverEvicts(t *testing.T) {
+	s := storetest.New(t, store.Options{OutboxMaxMessages: 3})
+	appendN(t, s, 2, 10)
+	note := func(seq uint64) ([]byte, error) { return fmt.Appendf(nil, `{"seq":%d}`, seq), nil }
+	if seq, err := s.AppendOutboxIfRoom("events", note); err != nil || seq != 3 {
+		t.Fatalf("with room: seq %d err %v", seq, err)
+	}
+	if _, err := s.AppendOutboxIfRoom("events", note); !errors.Is(err, store.ErrOutboxFull) {
+		t.Fatalf("without room: %v", err)
+	}
+	st, _ := s.OutboxStats()
+	if st.Depth != 3 || st.Dropped != 0 || st.LastSeq != 3 || st.Failed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	msgs, _ := s.OutboxAfter(0, 10)
+	if got := seqs(msgs); got != "1,2,3" {
+		t.Fatalf("kept %s", got)
 	}
 }
 
@@ -208,4 +244,39 @@ func BenchmarkOutboxDrain(b *testing.B) {
 		drained += len(msgs)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestSeqAfterCrashWithFailedAppends: a crash while appends fail (the disk
+// still full, so nothing could be saved) resumes seq after the last stored
+// message. The seqs handed out again belonged to messages that were never
+// stored, so never published: the fleet sees no seq twice.
+func TestSeqAfterCrashWithFailedAppends(t *testing.T) {
+	dir := t.TempDir()
+	s := storetest.Open(t, filepath.Join(dir, store.FileName), store.Options{})
+	appendN(t, s, 2, 1)
+	for range 2 {
+		if _, _, err := s.AppendOutbox("events", func(uint64) ([]byte, error) { return nil, errors.New("no space") }); err == nil {
+			t.Fatal("want error")
+		}
+	}
+	// The file as a power cut would leave it: every commit is on disk.
+	b, err := os.ReadFile(filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), store.FileName)
+	if err := os.WriteFile(crashed, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.Open(t, crashed, store.Options{})
+	if c.Recovered() != nil {
+		t.Fatalf("recovered %+v", c.Recovered())
+	}
+	msgs, _ := c.OutboxAfter(0, 10)
+	if got := seqs(msgs); got != "1,2" {
+		t.Fatalf("stored %s", got)
+	}
+	if seq, _, _ := c.AppendOutbox("events", func(uint64) ([]byte, error) { return []byte("{}"), nil }); seq != 3 {
+		t.Fatalf("seq %d after the crash, want 3 (never stored before)", seq)
+	}
 }

@@ -22,8 +22,8 @@ func TestOpenCreatesFileAndCountsBoots(t *testing.T) {
 		if got := s.BootCount(); got != boot {
 			t.Fatalf("boot %d: BootCount = %d", boot, got)
 		}
-		if s.Recovered() != "" {
-			t.Fatalf("Recovered = %q on a healthy file", s.Recovered())
+		if s.Recovered() != nil {
+			t.Fatalf("Recovered = %+v on a healthy file", s.Recovered())
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -103,8 +103,8 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 			s := storetest.Open(t, path, store.Options{Now: func() time.Time { return now }})
 			want := path + ".corrupt-20260304T050607Z"
-			if s.Recovered() != want {
-				t.Fatalf("Recovered = %q, want %q", s.Recovered(), want)
+			if r := s.Recovered(); r == nil || r.MovedTo != want {
+				t.Fatalf("Recovered = %+v, want moved to %q", r, want)
 			}
 			old, err := os.ReadFile(want)
 			if err != nil || string(old) != string(content) {
