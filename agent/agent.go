@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,8 +48,12 @@ type Agent struct {
 	webrtc *webrtc.Server // nil when webrtc.address is empty
 	link   *link          // fleet side: events, uplink, commands, local API
 
-	// restart is closed when a command asked the agent to restart.
-	restart chan struct{}
+	// restart is closed when a command asked the agent to restart;
+	// restartOnce closes it once, however many ask at the same moment
+	// (the local API and MQTT each run agent.restart on their own
+	// goroutine).
+	restart     chan struct{}
+	restartOnce sync.Once
 	// ready is closed once every listener is up.
 	ready chan struct{}
 }
@@ -235,9 +240,5 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // requestRestart makes Run return hal.ErrRestartRequested.
 func (a *Agent) requestRestart() {
-	select {
-	case <-a.restart:
-	default:
-		close(a.restart)
-	}
+	a.restartOnce.Do(func() { close(a.restart) })
 }
