@@ -18,3 +18,7 @@ var (
 	// scheme.
 	ErrBadBroker = errors.New("unsupported broker url")
 )
+
+// errRedeliver ends a session on purpose: commands were left
+// unacknowledged with the broker and a new session has them resent.
+var errRedeliver = errors.New("reconnect for redelivery")
