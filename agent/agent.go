@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,8 +61,12 @@ type Agent struct {
 	// Run then returns errUpdateTrial.
 	trialCand atomic.Pointer[update.Binary]
 
-	// restart is closed when a command asked the agent to restart.
-	restart chan struct{}
+	// restart is closed when a command asked the agent to restart;
+	// restartOnce closes it once, however many ask at the same moment
+	// (the local API and MQTT each run agent.restart on their own
+	// goroutine).
+	restart     chan struct{}
+	restartOnce sync.Once
 	// ready is closed once every listener is up.
 	ready chan struct{}
 }
@@ -283,9 +288,5 @@ func (a *Agent) listenerStats() []guard.Stats {
 
 // requestRestart makes Run return hal.ErrRestartRequested.
 func (a *Agent) requestRestart() {
-	select {
-	case <-a.restart:
-	default:
-		close(a.restart)
-	}
+	a.restartOnce.Do(func() { close(a.restart) })
 }

@@ -158,6 +158,23 @@ func (d *dispatcher) handleMQTT(ctx context.Context, in uplink.Incoming) (id str
 	return id, reply, after
 }
 
+// busyReply answers a command the queue had no room for: its journaled
+// reply when it was answered before (a fleet retry), otherwise busy. Busy
+// is not journaled: the same id sent again later is run. A payload without
+// a usable id raises cmd.rejected (id "").
+func (d *dispatcher) busyReply(in uplink.Incoming) (id string, reply []byte) {
+	id, _, perr := parseCommand(in.Payload)
+	if id == "" {
+		d.events.emit(uplink.EventCmdRejected, "", map[string]any{"cmd": in.Name, "reason": perr.Message, "bytes": len(in.Payload)})
+		return "", nil
+	}
+	if e, err := d.store.Command(id); err == nil && e.State == store.CommandDone {
+		return id, e.Reply
+	}
+	d.log.Debug().Str("cmd", in.Name).Str("id", id).Msg("command queue full: answered busy")
+	return id, encodeReply(id, in.Name, nil, cmdErr(uplink.CodeBusy, "the agent's command queue is full; not run: send it again with the same id later"))
+}
+
 func (d *dispatcher) finish(log zerolog.Logger, id, name string, reply []byte) {
 	if err := d.store.FinishCommand(id, name, reply); err != nil {
 		log.Error().Err(err).Msg("journal reply")

@@ -227,7 +227,8 @@ func (h *healthSource) Metrics(ctx context.Context) []api.Family {
 		fams = append(fams,
 			one("camgate_uplink_connects_total", "Successful broker connections.", api.Counter, float64(st.Connects)),
 			one("camgate_uplink_published_total", "Outbox messages acknowledged by the broker.", api.Counter, float64(st.Published)),
-			one("camgate_uplink_commands_dropped_total", "Commands dropped because the queue was full.", api.Counter, float64(st.CommandsDropped)))
+			one("camgate_uplink_commands_busy_total", "Commands answered busy because the command queue was full.", api.Counter, float64(st.CommandsBusy)),
+			one("camgate_uplink_commands_deferred_total", "Commands left with the broker for a later session because the agent held enough.", api.Counter, float64(st.CommandsDeferred)))
 	}
 	fams = append(fams, h.listenerMetrics()...)
 	if h.auth != nil {

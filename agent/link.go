@@ -200,23 +200,87 @@ func (l *link) healthInterval() time.Duration {
 	return 30 * time.Second
 }
 
-// dispatch runs commands one at a time as the uplink hands them over.
+// dispatch runs commands one at a time as the uplink hands them over, and
+// answers the overflow busy on a goroutine of its own so that a burst is
+// answered while the queue is worked off.
 func (l *link) dispatch(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.runCommands(gctx) })
+	g.Go(func() error { return l.answerBusy(gctx) })
+	return g.Wait()
+}
+
+// runCommands runs each command and acknowledges it to the broker only
+// once its reply is journaled and published. Until then the broker keeps
+// it: after a crash or a lost connection it is sent again, and the journal
+// answers it (the stored reply, or "interrupted" for one that was running)
+// without running it twice.
+func (l *link) runCommands(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case in := <-l.client.Commands():
 			id, reply, after := l.disp.handleMQTT(ctx, in)
-			if id != "" {
-				if err := l.client.Reply(ctx, id, reply); err != nil {
-					// The fleet repeats the id and gets the journaled reply.
-					l.log.Warn().Str("id", id).Str("error", redact.Error(err)).Msg("reply not sent")
-				}
-			}
+			l.replyAndAck(ctx, in, id, reply)
 			if after != nil {
 				after()
 			}
 		}
 	}
+}
+
+// answerBusy answers commands the queue had no room for.
+func (l *link) answerBusy(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-l.client.Busy():
+			id, reply := l.disp.busyReply(in)
+			l.replyAndAck(ctx, in, id, reply)
+		}
+	}
+}
+
+// replyAndAck publishes the reply of id ("" when the command had no usable
+// id and was rejected with an event) and then acknowledges the command.
+// A reply that cannot be sent is sent again once the broker is back: the
+// broker would send an unacknowledged command again on the next session
+// and get the journaled reply, but not every broker can be trusted with
+// that (mochi forgets a message it sent when we publish with the same
+// packet id), and the fleet should not wait for a retry of its own. So the
+// next command waits meanwhile, which also holds the rest back at the
+// broker. It gives up only when ctx ends (the agent stops): the command,
+// unacknowledged, comes again on the next start.
+func (l *link) replyAndAck(ctx context.Context, in uplink.Incoming, id string, reply []byte) {
+	if id != "" {
+		for attempt := 0; ; attempt++ {
+			tried := time.Now()
+			err := l.client.Reply(ctx, id, reply)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			ev := l.log.Debug()
+			if attempt == 0 {
+				ev = l.log.Warn()
+			}
+			ev.Str("id", id).Str("error", redact.Error(err)).Msg("reply not sent; sending it again once connected")
+			if err := l.client.WaitConnected(ctx); err != nil {
+				return
+			}
+			// Not more than once a second, should the broker refuse it.
+			t := time.NewTimer(time.Until(tried.Add(time.Second)))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+	in.Ack()
 }

@@ -18,6 +18,7 @@ func pathConfig(d conf.PathDefaults, p conf.PathConf) streaming.PathConfig {
 		RTSPTransport:  d.RTSPTransport,
 		ReadTimeout:    d.ReadTimeout.D(),
 		MaxReaders:     d.MaxReaders,
+		RetryMax:       d.SourceRetryMax.D(),
 	}
 	if p.SourceOnDemand != nil {
 		c.SourceOnDemand = *p.SourceOnDemand
@@ -36,6 +37,9 @@ func pathConfig(d conf.PathDefaults, p conf.PathConf) streaming.PathConfig {
 	}
 	if p.MaxReaders != nil {
 		c.MaxReaders = *p.MaxReaders
+	}
+	if p.SourceRetryMax != nil {
+		c.RetryMax = p.SourceRetryMax.D()
 	}
 	return c
 }

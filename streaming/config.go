@@ -28,6 +28,10 @@ type PathConfig struct {
 	ReadTimeout time.Duration
 	// MaxReaders caps readers (RTSP and WebRTC together); 0 is unlimited.
 	MaxReaders int
+	// RetryMax caps the wait between reconnect attempts of a failed source
+	// (sourceRetryMax); default the manager's RetryMax (5 s). A camera
+	// that comes back is retried sooner: its port is probed in between.
+	RetryMax time.Duration
 }
 
 func (c PathConfig) withDefaults() PathConfig {

@@ -25,8 +25,14 @@ const CatchAll = "all_others"
 type ManagerOptions struct {
 	Log    zerolog.Logger
 	Events EventSink // default: discard
-	// RetryMin and RetryMax bound the reconnect backoff; default 1 s and 30 s.
-	RetryMin, RetryMax time.Duration
+	// RetryMin is the first reconnect wait of a failed source; default 1 s.
+	// The wait doubles up to the path's RetryMax (sourceRetryMax).
+	RetryMin time.Duration
+	// RetryMax caps the reconnect wait of paths that set none; default 5 s.
+	RetryMax time.Duration
+	// ProbeInterval is how often a failed camera's port is probed between
+	// full attempts (jittered by a quarter either way); default 1 s.
+	ProbeInterval time.Duration
 	// HealthyAfter is how long a source must stay up for the backoff to
 	// start again from RetryMin; default 1 min.
 	HealthyAfter time.Duration
@@ -65,7 +71,10 @@ func NewManager(opts ManagerOptions, entries map[string]PathConfig) (*Manager, e
 		opts.RetryMin = time.Second
 	}
 	if opts.RetryMax <= 0 {
-		opts.RetryMax = 30 * time.Second
+		opts.RetryMax = 5 * time.Second
+	}
+	if opts.ProbeInterval <= 0 {
+		opts.ProbeInterval = time.Second
 	}
 	if opts.HealthyAfter <= 0 {
 		opts.HealthyAfter = time.Minute

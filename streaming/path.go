@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -114,13 +115,24 @@ func (p *path) detachLocked(err error) (finish func()) {
 	}
 }
 
+// Retry tuning that is not configuration: how long a probe may take, how
+// often a failing source is reported again in the log, and the longest run
+// of failed probes before a full attempt is made anyway.
+const (
+	probeTimeout   = 2 * time.Second
+	remindEvery    = time.Minute
+	fullAttemptMax = 30 * time.Second
+)
+
 func (p *path) runSource(ctx context.Context, run *sourceRun) {
 	defer p.m.wg.Done()
 	defer close(run.done)
 	src := p.newSource()
-	bo := backoff.Backoff{Min: p.m.opts.RetryMin, Max: p.m.opts.RetryMax}
+	prober, _ := src.(source.Prober)
+	bo := p.backoff()
+	var out outage
 	for {
-		sink := &pathSink{p: p, run: run}
+		sink := &pathSink{p: p, run: run, since: out.since}
 		err := src.Run(ctx, sink)
 		if ctx.Err() != nil {
 			return
@@ -129,8 +141,11 @@ func (p *path) runSource(ctx context.Context, run *sourceRun) {
 			err = errors.New("source ended")
 		}
 		msg := redact.Error(err)
-		if !sink.readyAt.IsZero() && time.Since(sink.readyAt) >= p.m.opts.HealthyAfter {
-			bo.Reset()
+		if !sink.readyAt.IsZero() {
+			out = outage{} // it played: this failure starts a new outage
+			if time.Since(sink.readyAt) >= p.m.opts.HealthyAfter {
+				bo.Reset()
+			}
 		}
 		p.mu.Lock()
 		var stale *Stream
@@ -145,15 +160,11 @@ func (p *path) runSource(ctx context.Context, run *sourceRun) {
 			// must not be shown a picture of a camera that is gone.
 			stale.resetGOP()
 		}
-		p.log.Warn().Str("error", msg).Msg("source failed, retrying")
-		p.m.events.Event(Event{Type: eventtype.PathError, Path: p.name, Detail: msg})
+		wait := bo.Next()
+		p.reportFailure(&out, msg, wait)
 
-		t := time.NewTimer(bo.Next())
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !p.waitRetry(ctx, prober, wait, &bo) {
 			return
-		case <-t.C:
 		}
 		p.counters.Reconnects.Add(1)
 		p.mu.Lock()
@@ -164,6 +175,121 @@ func (p *path) runSource(ctx context.Context, run *sourceRun) {
 	}
 }
 
+// backoff is the path's retry schedule: RetryMin doubling up to the path's
+// RetryMax (sourceRetryMax), each wait drawn from its upper half.
+func (p *path) backoff() backoff.Backoff {
+	hi := p.conf.RetryMax
+	if hi <= 0 {
+		hi = p.m.opts.RetryMax
+	}
+	return backoff.Backoff{Min: min(p.m.opts.RetryMin, hi), Max: hi}
+}
+
+// outage is the bookkeeping of one run of failures, for a quiet log: the
+// first failure is logged and raised as path.error, the following ones only
+// at debug level, with a reminder every remindEvery.
+type outage struct {
+	since    time.Time // first failure; zero while the source plays
+	attempts int
+	reminded time.Time // last warning logged
+}
+
+func (p *path) reportFailure(o *outage, msg string, wait time.Duration) {
+	now := time.Now()
+	o.attempts++
+	switch {
+	case o.since.IsZero():
+		o.since, o.reminded = now, now
+		p.log.Warn().Str("error", msg).Dur("retryIn", wait).Msg("source failed, retrying")
+		p.m.events.Event(Event{Type: eventtype.PathError, Path: p.name, Detail: msg})
+	case now.Sub(o.reminded) >= remindEvery:
+		o.reminded = now
+		p.log.Warn().Str("error", msg).Int("attempts", o.attempts).Dur("failingFor", now.Sub(o.since)).
+			Msg("source still failing, retrying")
+	default:
+		p.log.Debug().Str("error", msg).Int("attempts", o.attempts).Dur("retryIn", wait).Msg("source failed again")
+	}
+}
+
+// waitRetry waits before the next full attempt and reports false when ctx
+// ended. Without a prober it waits out one backoff step. With one, it
+// probes about every ProbeInterval (jittered, so that many paths do not
+// probe in step) and:
+//   - attempts at once when the peer, having refused or not answered,
+//     accepts again: the camera is back (the backoff starts over, a camera
+//     that boots is retried quickly);
+//   - attempts when the step is over and the last probe succeeded (the peer
+//     answers but the stream failed: a normal backoff step);
+//   - keeps probing past the step while the peer does not answer, with a
+//     full attempt at least every fullAttemptMax in case the probe is wrong
+//     (a link slower than probeTimeout).
+func (p *path) waitRetry(ctx context.Context, prober source.Prober, wait time.Duration, bo *backoff.Backoff) bool {
+	if prober == nil {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	start := time.Now()
+	stepEnd := start.Add(wait)
+	every := p.m.opts.ProbeInterval
+	// The first probe comes soon, spread over a quarter interval. Until a
+	// probe says otherwise the peer counts as answering: the step alone
+	// decides.
+	nextProbe := start.Add(jitter(every / 4))
+	answered, down := true, false
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if !now.Before(nextProbe) {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			err := prober.Probe(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return false
+			}
+			answered = err == nil
+			switch {
+			case answered && down:
+				p.log.Info().Dur("after", time.Since(start)).Msg("camera answers again, reconnecting")
+				bo.Reset()
+				return true
+			case !answered && !down:
+				down = true
+				p.log.Debug().Str("error", redact.Error(err)).Msg("camera does not answer; probing until it does")
+			}
+			now = time.Now()
+			nextProbe = now.Add(every*3/4 + jitter(every/2))
+		}
+		if !now.Before(stepEnd) && (answered || now.Sub(start) >= fullAttemptMax) {
+			return true
+		}
+		wake := nextProbe
+		if answered && stepEnd.Before(wake) {
+			wake = stepEnd
+		}
+		t.Reset(max(time.Until(wake), 0))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// jitter is a random duration in [0, d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
+}
+
 // pathSink adapts a source run to the path. Only the source goroutine uses it.
 type pathSink struct {
 	p       *path
@@ -171,6 +297,7 @@ type pathSink struct {
 	stream  *Stream
 	medias  []*description.Media
 	readyAt time.Time
+	since   time.Time // start of the outage this attempt ends, if any
 }
 
 // Ready implements source.Sink.
@@ -206,7 +333,11 @@ func (s *pathSink) Ready(desc *description.Session) error {
 		old.close(ErrTracksChanged)
 	}
 	if !wasReady {
-		p.log.Info().Str("tracks", describeTracks(desc)).Msg("source ready")
+		ev := p.log.Info().Str("tracks", describeTracks(desc))
+		if !s.since.IsZero() {
+			ev = ev.Dur("downFor", s.readyAt.Sub(s.since))
+		}
+		ev.Msg("source ready")
 		p.m.events.Event(Event{Type: eventtype.PathReady, Path: p.name, Detail: describeTracks(desc)})
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,12 +36,31 @@ type Outbox interface {
 }
 
 // Incoming is a command as received: the name from the topic and the raw
-// payload, to be parsed and answered by the dispatcher.
+// payload, to be parsed and answered by the dispatcher, which then calls
+// Ack.
 type Incoming struct {
 	Name      string
 	Broadcast bool // came on P/all/cmd/NAME
 	Payload   []byte
 	Received  time.Time
+	// Redelivered is the DUP flag: the broker sent it before, in this
+	// session or an earlier one, and had no acknowledgement.
+	Redelivered bool
+
+	acks *ackSet
+}
+
+// Ack acknowledges the command to the broker (PUBACK). Until then the
+// broker keeps it and sends it again on the next session (QoS 1, clean
+// session off), so call Ack only once the command's outcome is safe: its
+// reply journaled and published, or the command refused for good. Ack may
+// wait for the connection's writer; an Ack for a command of a connection
+// that is gone does nothing (the broker sends the command again). Safe to
+// call more than once.
+func (in Incoming) Ack() {
+	if in.acks != nil {
+		in.acks.fire()
+	}
 }
 
 // Options configure New. Zero values take the defaults in the comments.
@@ -78,10 +98,21 @@ type Options struct {
 	// StopTimeout bounds a stop: two thirds for flushing the outbox, the
 	// rest (at least 1s) for the shutdown status; default 3s.
 	StopTimeout time.Duration
-	// CommandQueue is the capacity of Commands(); default 64. Commands
-	// arriving while it is full are dropped and counted (the fleet repeats
-	// the id and gets the journaled reply or a fresh run).
+	// CommandQueue is how many received commands may wait to be run;
+	// default 256. Commands arriving while it is full are handed to Busy()
+	// to be answered busy (not run). A broker's in-flight window holds the
+	// rest back while commands wait unacknowledged (mosquitto: 20, though
+	// 2.0 lets more through while the client publishes); mochi sends
+	// everything at once.
 	CommandQueue int
+	// BusyQueue is how many commands may wait for their busy reply;
+	// default 4096.
+	BusyQueue int
+	// CommandBytes bounds the payload bytes held in both queues; default
+	// 16 MiB. A command that fits in neither queue is left unacknowledged
+	// with the broker, which sends it again once the queues have drained
+	// and the client has reconnected.
+	CommandBytes int
 
 	Logger zerolog.Logger
 	Now    func() time.Time // default time.Now
@@ -110,7 +141,13 @@ func (o *Options) fill() {
 		o.StopTimeout = 3 * time.Second
 	}
 	if o.CommandQueue <= 0 {
-		o.CommandQueue = 64
+		o.CommandQueue = 256
+	}
+	if o.BusyQueue <= 0 {
+		o.BusyQueue = 4096
+	}
+	if o.CommandBytes <= 0 {
+		o.CommandBytes = 16 << 20
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -122,10 +159,12 @@ func (o *Options) fill() {
 
 // Stats are the client's figures for health and /metrics.
 type Stats struct {
-	Connected       bool
-	Connects        uint64 // successful connects since start
-	Published       uint64 // outbox messages acknowledged by the broker
-	CommandsDropped uint64 // commands dropped because Commands() was full
+	Connected        bool
+	Connects         uint64 // successful connects since start
+	Published        uint64 // outbox messages acknowledged by the broker
+	CommandsQueued   int    // commands waiting to be taken from Commands() or Busy()
+	CommandsBusy     uint64 // commands handed to Busy() because the queue was full
+	CommandsDeferred uint64 // commands left with the broker for a later session
 }
 
 // Client is the agent's MQTT uplink. Create it with New and run it with Run.
@@ -135,14 +174,27 @@ type Client struct {
 	mqtt   paho.Client
 	log    zerolog.Logger
 	cmds   chan Incoming
+	busy   chan Incoming
+	inbox  *inbox
 	lost   chan error
-	dial   dialer
+	// redeliver asks the session to reconnect so that the broker resends
+	// the commands left with it (see inbox).
+	redeliver chan struct{}
+	dial      dialer
+	// overflowLogged is when overflowed last logged (paho's goroutine only).
+	overflowLogged time.Time
 
-	running         atomic.Bool
-	connected       atomic.Bool
-	connects        atomic.Uint64
-	published       atomic.Uint64
-	commandsDropped atomic.Uint64
+	// up is closed while a session is up and replaced when it ends
+	// (WaitConnected).
+	upMu sync.Mutex
+	up   chan struct{}
+
+	running          atomic.Bool
+	connected        atomic.Bool
+	connects         atomic.Uint64
+	published        atomic.Uint64
+	commandsBusy     atomic.Uint64
+	commandsDeferred atomic.Uint64
 }
 
 // New checks the options and prepares the client; it does not connect.
@@ -160,8 +212,14 @@ func New(opts Options) (*Client, error) {
 		opts:   opts,
 		topics: topics,
 		log:    opts.Logger.With().Str("component", "uplink").Logger(),
-		cmds:   make(chan Incoming, opts.CommandQueue),
-		lost:   make(chan error, 1),
+		// Unbuffered: the inbox is the queue, so its bounds are the
+		// real ones.
+		cmds:      make(chan Incoming),
+		busy:      make(chan Incoming),
+		inbox:     newInbox(opts.CommandQueue, opts.BusyQueue, opts.CommandBytes),
+		lost:      make(chan error, 1),
+		redeliver: make(chan struct{}, 1),
+		up:        make(chan struct{}),
 	}
 	will, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonLost})
 	po := paho.NewClientOptions().
@@ -172,6 +230,9 @@ func New(opts Options) (*Client, error) {
 		SetAutoReconnect(false). // Run owns reconnection, with its backoff
 		SetConnectRetry(false).
 		SetResumeSubs(true).
+		// Commands are acknowledged by the agent once handled (Incoming.Ack),
+		// so the broker keeps what the agent has not taken on.
+		SetAutoAckDisabled(true).
 		SetKeepAlive(opts.KeepAlive).
 		SetPingTimeout(10*time.Second).
 		SetConnectTimeout(opts.ConnectTimeout).
@@ -204,36 +265,91 @@ func New(opts Options) (*Client, error) {
 // Topics returns the agent's topic names.
 func (c *Client) Topics() Topics { return c.topics }
 
-// Commands delivers received commands. It is never closed; read it in a
-// select with your context.
+// Commands delivers received commands to run, in arrival order, while Run
+// runs. It is never closed; read it in a select with your context. Each
+// must be acknowledged with Ack once handled.
 func (c *Client) Commands() <-chan Incoming { return c.cmds }
+
+// Busy delivers commands that arrived while CommandQueue commands were
+// waiting: answer each with a busy error (not run, not journaled as
+// final: the fleet may send the same id again) and Ack it.
+func (c *Client) Busy() <-chan Incoming { return c.busy }
 
 // Connected tells whether a session is up (subscribed, birth published).
 func (c *Client) Connected() bool { return c.connected.Load() }
 
-// Stats returns the client's figures.
-func (c *Client) Stats() Stats {
-	return Stats{
-		Connected:       c.connected.Load(),
-		Connects:        c.connects.Load(),
-		Published:       c.published.Load(),
-		CommandsDropped: c.commandsDropped.Load(),
+// WaitConnected returns nil once a session is up (at once if one is), or
+// ctx's error.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	c.upMu.Lock()
+	up := c.up
+	c.upMu.Unlock()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
-// onCommand runs on paho's goroutine: copy and hand off, never block.
+// setUp marks the session up or down for WaitConnected.
+func (c *Client) setUp(up bool) {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	select {
+	case <-c.up:
+		if !up {
+			c.up = make(chan struct{})
+		}
+	default:
+		if up {
+			close(c.up)
+		}
+	}
+}
+
+// Stats returns the client's figures.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Connected:        c.connected.Load(),
+		Connects:         c.connects.Load(),
+		Published:        c.published.Load(),
+		CommandsQueued:   c.inbox.len(),
+		CommandsBusy:     c.commandsBusy.Load(),
+		CommandsDeferred: c.commandsDeferred.Load(),
+	}
+}
+
+// onCommand runs on paho's goroutine, which also reads the broker's
+// acknowledgements of our publishes: copy and queue, never block.
 func (c *Client) onCommand(_ paho.Client, m paho.Message) {
 	name, broadcast, ok := c.topics.CmdName(m.Topic())
 	if !ok {
+		m.Ack() // not a command topic: nothing will ever handle it
 		return
 	}
-	in := Incoming{Name: name, Broadcast: broadcast, Payload: append([]byte(nil), m.Payload()...), Received: c.opts.Now()}
-	select {
-	case c.cmds <- in:
-	default:
-		c.commandsDropped.Add(1)
-		c.log.Warn().Str("cmd", name).Msg("command queue full, command dropped")
+	in := Incoming{Name: name, Broadcast: broadcast, Payload: append([]byte(nil), m.Payload()...),
+		Received: c.opts.Now(), Redelivered: m.Duplicate()}
+	switch c.inbox.put(in, m) {
+	case placedBusy:
+		c.commandsBusy.Add(1)
+		c.overflowed(in.Received)
+	case placedDeferred:
+		c.commandsDeferred.Add(1)
+		c.overflowed(in.Received)
 	}
+}
+
+// overflowed logs, at most once a minute, that commands arrive faster than
+// they are run. Only paho's callback goroutine calls it.
+func (c *Client) overflowed(now time.Time) {
+	if now.Sub(c.overflowLogged) < time.Minute {
+		return
+	}
+	c.overflowLogged = now
+	c.log.Warn().Int("queue", c.opts.CommandQueue).Uint64("busyTotal", c.commandsBusy.Load()).
+		Uint64("deferredTotal", c.commandsDeferred.Load()).
+		Msg("commands arrive faster than they run: the excess is answered busy, or left with the broker")
 }
 
 // onLost runs on a paho goroutine.
@@ -252,6 +368,10 @@ func (c *Client) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	fctx, fcancel := context.WithCancel(ctx)
+	fdone := make(chan struct{})
+	go func() { defer close(fdone); c.forward(fctx) }()
+	defer func() { fcancel(); <-fdone }()
 	bo := newBackoff(c.opts.MinBackoff, c.opts.MaxBackoff)
 	broker := redact.URL(c.opts.Broker)
 	for {
@@ -259,6 +379,9 @@ func (c *Client) Run(ctx context.Context) error {
 		err := c.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errRedeliver) {
+			continue // at once: the broker is fine
 		}
 		if time.Since(start) > time.Minute {
 			bo.reset() // a session that lasted is not a failing broker
@@ -282,6 +405,10 @@ func (c *Client) session(ctx context.Context) error {
 	case <-c.lost: // a stale loss from the previous session
 	default:
 	}
+	select {
+	case <-c.redeliver: // asked for by the previous session
+	default:
+	}
 	c.dial.arm(ctx)
 	tok := c.mqtt.Connect()
 	select {
@@ -297,12 +424,19 @@ func (c *Client) session(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	c.dial.established()
+	c.inbox.newSession()
 	c.connects.Add(1)
 	// Connected from here: the birth below must not be seen before
 	// Connected says so.
 	c.connected.Store(true)
 	defer c.connected.Store(false)
-	if err := c.subscribe(ctx); err != nil {
+	c.setUp(true)
+	defer c.setUp(false)
+	present := false
+	if ct, ok := tok.(*paho.ConnectToken); ok {
+		present = ct.SessionPresent()
+	}
+	if err := c.subscribe(ctx, present); err != nil {
 		c.mqtt.Disconnect(100)
 		return err
 	}
@@ -320,6 +454,12 @@ func (c *Client) session(ctx context.Context) error {
 		cancel()
 		<-done
 		return fmt.Errorf("connection lost: %w", err)
+	case <-c.redeliver:
+		cancel()
+		<-done
+		c.log.Info().Msg("reconnecting: the broker resends the commands left with it")
+		c.mqtt.Disconnect(250)
+		return errRedeliver
 	case err := <-done:
 		if ctx.Err() != nil {
 			if err != nil {
@@ -336,10 +476,15 @@ func (c *Client) session(ctx context.Context) error {
 // subscribe subscribes to the command topics and publishes the birth.
 // It runs on Run's goroutine right after CONNACK, which is what paho's
 // OnConnect would do, but it can wait for the broker and fail the session.
-func (c *Client) subscribe(ctx context.Context) error {
+// present is CONNACK's session-present flag.
+func (c *Client) subscribe(ctx context.Context, present bool) error {
 	// A refused filter fails the session (retried with backoff), except the
 	// 0x91 "packet identifier in use" some brokers answer while a queued
-	// command to us holds the same id: that is retried at once.
+	// command to us holds the same id: that is retried at once. Some
+	// (mochi, to MQTT 3.1.1 clients) answer 0x80 for the same reason; with
+	// commands left unacknowledged every id of the retries may be taken.
+	// When the broker resumed our session the refusal is harmless: the
+	// subscriptions are part of the session (MQTT 3.1.1 §3.1.2.4).
 	filters := map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1}
 	for attempt := 0; ; attempt++ {
 		sub := c.mqtt.SubscribeMultiple(filters, nil)
@@ -348,6 +493,10 @@ func (c *Client) subscribe(ctx context.Context) error {
 		}
 		code := subackCode(sub)
 		if code < 0x80 {
+			break
+		}
+		if present {
+			c.log.Debug().Str("code", fmt.Sprintf("0x%02x", code)).Msg("re-subscribe refused; the resumed session keeps its subscriptions")
 			break
 		}
 		if code != 0x91 || attempt == 4 {

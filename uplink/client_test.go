@@ -210,6 +210,7 @@ func TestCommandsHandedOffAndReplied(t *testing.T) {
 				if err := c.Reply(ctx, cmd.ID, r); err != nil && ctx.Err() == nil {
 					t.Errorf("reply: %v", err)
 				}
+				in.Ack()
 			}
 		}
 	}()

@@ -10,8 +10,14 @@
 // connect it subscribes to P/ID/cmd/+ and P/all/cmd/+, publishes the
 // retained online status, and drains the outbox: messages are published in
 // seq order with at most InFlight unacknowledged, and deleted from the
-// outbox only after the broker's PUBACK. Commands arrive on Commands(); the
-// paho callback only copies the message into that channel.
+// outbox only after the broker's PUBACK. Commands arrive on Commands() (to
+// run) and Busy() (to answer busy when CommandQueue are waiting); the paho
+// callback only copies the message into a bounded inbox. paho's automatic
+// acknowledgement is off: the agent calls Incoming.Ack once a command's
+// reply is journaled and published, so the broker keeps every command the
+// agent has not taken on and sends it again on the next session. What does
+// not fit the inbox is left unacknowledged and fetched again by cycling the
+// session once the inbox has drained.
 //
 // # Caveats
 //

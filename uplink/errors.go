@@ -18,3 +18,7 @@ var (
 	// an unsupported scheme, no host or a bad port.
 	ErrBadBroker = errors.New("unsupported broker url")
 )
+
+// errRedeliver ends a session on purpose: commands were left
+// unacknowledged with the broker and a new session has them resent.
+var errRedeliver = errors.New("reconnect for redelivery")

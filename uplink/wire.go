@@ -48,6 +48,10 @@ const (
 	CodeExpired        ErrorCode = "expired"
 	CodeTooLarge       ErrorCode = "too_large"
 	CodeInternal       ErrorCode = "internal"
+	// CodeBusy: the agent holds as many commands as it will; this one was
+	// not run and not journaled as answered. Send it again (same id)
+	// later: it runs then, or gets its journaled reply.
+	CodeBusy ErrorCode = "busy"
 )
 
 // Error is the error member of a failed reply.

@@ -161,6 +161,7 @@ type PathDefaults struct {
 	RTSPTransport              string   `yaml:"rtspTransport" json:"rtspTransport"`
 	ReadTimeout                Duration `yaml:"readTimeout" json:"readTimeout"`
 	MaxReaders                 int      `yaml:"maxReaders" json:"maxReaders"`
+	SourceRetryMax             Duration `yaml:"sourceRetryMax" json:"sourceRetryMax"`
 }
 
 // PathConf is one entry of paths. Unset keys (nil) take pathDefaults.
@@ -172,6 +173,7 @@ type PathConf struct {
 	RTSPTransport              *string   `yaml:"rtspTransport,omitempty" json:"rtspTransport,omitempty"`
 	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
 	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
+	SourceRetryMax             *Duration `yaml:"sourceRetryMax,omitempty" json:"sourceRetryMax,omitempty"`
 }
 
 // Update configures agent.update (signed self-update with a trial).

@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RTSP.Address != ":8554" || c.PathDefaults.SourceOnDemandStartTimeout.D() != 10*time.Second {
+	if c.RTSP.Address != ":8554" || c.PathDefaults.SourceOnDemandStartTimeout.D() != 10*time.Second || c.PathDefaults.SourceRetryMax.D() != 5*time.Second {
 		t.Fatalf("defaults not loaded: %+v", c.RTSP)
 	}
 	if c.Paths["demo"].Source != "demo" || c.Paths["all_others"].Source != "publisher" {
@@ -140,6 +140,8 @@ var errorCases = []struct {
 	{"bad level", "agent:\n  logLevel: loud\n", []string{":2", "agent.logLevel"}},
 	{"negative goGC", "agent:\n  goGC: -5\n", []string{":2", "agent.goGC", "-5"}},
 	{"bad transport", "pathDefaults:\n  rtspTransport: quic\n", []string{":2", "pathDefaults.rtspTransport"}},
+	{"retry max too short", "pathDefaults:\n  sourceRetryMax: 10ms\n", []string{":2", "pathDefaults.sourceRetryMax", "at least 100ms"}},
+	{"path retry max zero", "paths:\n  cam:\n    source: demo\n    sourceRetryMax: 0s\n", []string{":4", "paths.cam.sourceRetryMax", "at least 100ms"}},
 	{"bad cidr", "auth:\n  users:\n    - {user: any, ips: [10.0.0.0/33], permissions: [{action: read}]}\n", []string{"auth.users[0]", "ips"}},
 	{"bad action", "auth:\n  users:\n    - {user: any, permissions: [{action: fly}]}\n", []string{"auth.users[0]", "fly"}},
 	{"tiny argon2 budget", "auth:\n  argon2MaxMemory: 1KiB\n", []string{":2", "auth.argon2MaxMemory", "1MiB"}},

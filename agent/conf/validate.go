@@ -58,6 +58,11 @@ func (p PathConf) Validate() error {
 	if p.ReadTimeout != nil && *p.ReadTimeout <= 0 {
 		return fmt.Errorf("readTimeout: must be positive")
 	}
+	if p.SourceRetryMax != nil {
+		if err := validateRetryMax(*p.SourceRetryMax); err != nil {
+			return fmt.Errorf("sourceRetryMax: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -360,6 +365,9 @@ func (c *Config) Validate() error {
 	if c.PathDefaults.MaxReaders < 0 {
 		return &Error{Key: "pathDefaults.maxReaders", Msg: "must be 0 (unlimited) or more"}
 	}
+	if err := validateRetryMax(c.PathDefaults.SourceRetryMax); err != nil {
+		return &Error{Key: "pathDefaults.sourceRetryMax", Msg: err.Error()}
+	}
 	for name, p := range c.Paths {
 		if err := ValidatePathEntry(name); err != nil {
 			return &Error{Key: "paths." + name, Msg: err.Error()}
@@ -448,4 +456,14 @@ func ParsePublicKey(s string) (minisign.PublicKey, error) {
 		return k, fmt.Errorf("%q is not a minisign public key (want the base64 line of minisign.pub, RW...)", s)
 	}
 	return k, nil
+}
+
+// minRetryMax keeps a camera that answers but fails from being hammered.
+const minRetryMax = 100 * time.Millisecond
+
+func validateRetryMax(d Duration) error {
+	if d.D() < minRetryMax {
+		return fmt.Errorf("must be at least %s", minRetryMax)
+	}
+	return nil
 }

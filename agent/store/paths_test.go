@@ -14,7 +14,7 @@ import (
 
 func fullPath() conf.PathConf {
 	on, tr, mr := false, "tcp", 3
-	d1, d2, d3 := conf.Duration(5*time.Second), conf.Duration(7*time.Second), conf.Duration(9*time.Second)
+	d1, d2, d3, d4 := conf.Duration(5*time.Second), conf.Duration(7*time.Second), conf.Duration(9*time.Second), conf.Duration(2*time.Second)
 	return conf.PathConf{
 		Source:                     "rtsp://admin:s3cret@10.0.0.64:554/Streaming/Channels/101",
 		SourceOnDemand:             &on,
@@ -23,6 +23,7 @@ func fullPath() conf.PathConf {
 		RTSPTransport:              &tr,
 		ReadTimeout:                &d3,
 		MaxReaders:                 &mr,
+		SourceRetryMax:             &d4,
 	}
 }
 

@@ -31,3 +31,15 @@ type Source interface {
 	// or the source fails.
 	Run(ctx context.Context, sink Sink) error
 }
+
+// Prober is implemented by sources that can tell cheaply whether their peer
+// answers at all (a TCP connect to a camera's RTSP port, nothing sent). The
+// owner probes between full attempts so that a camera that was gone is
+// retried the moment it accepts connections again, instead of after the
+// rest of a backoff step, and so that a camera that is down costs a connect
+// per probe rather than a full RTSP attempt.
+type Prober interface {
+	// Probe returns nil when the peer accepts a connection before ctx
+	// ends. The caller bounds ctx.
+	Probe(ctx context.Context) error
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -104,6 +105,30 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 		return s.fail(ctx, "play", err)
 	}
 	return s.fail(ctx, "read", c.Wait())
+}
+
+// Probe implements Prober: a TCP connect to the camera's RTSP port (554
+// for rtsp, 322 for rtsps when the URL names none, as gortsplib dials),
+// closed at once.
+func (s *RTSP) Probe(ctx context.Context) error {
+	u, err := base.ParseURL(s.URL)
+	if err != nil {
+		return fmt.Errorf("parse source URL %s: %s", redact.URL(s.URL), redact.Error(err))
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "554"
+		if u.Scheme == "rtsps" {
+			port = "322"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("probe %s: %s", addr, redact.Error(err))
+	}
+	return c.Close()
 }
 
 // fail turns the client's error into one without credentials, or ctx.Err()

@@ -109,6 +109,16 @@ func (b *Broker) Retained(topic string) ([]byte, bool) {
 	return pk.Payload, true
 }
 
+// Inflight is how many QoS 1/2 messages the broker has sent to clientID
+// and not yet had acknowledged; -1 when it knows no such client.
+func (b *Broker) Inflight(clientID string) int {
+	cl, ok := b.Server.Clients.Get(clientID)
+	if !ok {
+		return -1
+	}
+	return cl.State.Inflight.Len()
+}
+
 // FreeAddr returns a loopback host:port that was free a moment ago, for
 // listeners that cannot be given port 0.
 func FreeAddr(tb testing.TB) string {
