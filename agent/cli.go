@@ -30,6 +30,11 @@ const shutdownGrace = 5 * time.Second
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		// "camgate -h" is a question about camgate, not about run's flags.
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
@@ -53,6 +58,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "camgate: unknown command %q\n\n%s", cmd, usage)
 	return 2
+}
+
+func isHelpFlag(a string) bool {
+	switch a {
+	case "-h", "-help", "--help", "-?", "/?":
+		return true
+	}
+	return false
 }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -465,17 +466,18 @@ func (p *path) info() PathInfo {
 }
 
 // bitrate is bits/s over the interval since the previous sample at least
-// a second old.
-func (p *path) bitrate(bytes uint64) float64 {
+// a second old, rounded to whole bits/s.
+func (p *path) bitrate(bytes uint64) float64 { return p.bitrateAt(bytes, time.Now()) }
+
+func (p *path) bitrateAt(bytes uint64, now time.Time) float64 {
 	p.rateMu.Lock()
 	defer p.rateMu.Unlock()
-	now := time.Now()
 	if p.rateAt.IsZero() {
 		p.rateAt, p.rateBytes = now, bytes
 		return 0
 	}
 	if dt := now.Sub(p.rateAt); dt >= time.Second {
-		p.rate = float64(bytes-p.rateBytes) * 8 / dt.Seconds()
+		p.rate = math.Round(float64(bytes-p.rateBytes) * 8 / dt.Seconds())
 		p.rateAt, p.rateBytes = now, bytes
 	}
 	return p.rate
