@@ -1,7 +1,8 @@
 // Package hal hides the platform from the rest of camgate: machine identity,
 // default directories, system metrics, service-manager integration (Windows
-// service control manager, systemd), the systemd watchdog and the Windows
-// event log.
+// service control manager, systemd), the systemd watchdog, the Windows
+// event log, and process trees (a command and every process it starts,
+// stopped together: a process group on Unix, a job object on Windows).
 //
 // It is the only package that asks which OS it runs on; each platform has
 // its own file selected by build tags (_linux.go, _windows.go) and an explicit

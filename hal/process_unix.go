@@ -1,0 +1,46 @@
+//go:build unix
+
+package hal
+
+import (
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+type treeSys struct{}
+
+func command(line string, expand func(string) string) (*exec.Cmd, error) {
+	words, err := splitLine(line, expand)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(words[0], words[1:]...)
+	// A process group of its own: Stop signals every member, the
+	// command's children and theirs too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, nil
+}
+
+func (t *ProcessTree) start() error { return t.cmd.Start() }
+
+// killPoll is how often kill looks whether the group is gone.
+const killPoll = 20 * time.Millisecond
+
+func (t *ProcessTree) kill(grace time.Duration) {
+	pgid := t.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	tick := time.NewTicker(killPoll)
+	defer tick.Stop()
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// groupAlive tells whether any process of the group is left (a zombie not
+// yet reaped counts).
+func groupAlive(pgid int) bool {
+	return syscall.Kill(-pgid, 0) != syscall.ESRCH
+}
