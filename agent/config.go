@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/camgate/camgate/agent/conf"
+	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/webrtc"
 	"github.com/camgate/camgate/uplink"
@@ -42,6 +43,16 @@ func checkSubsystems(c *conf.Config) error {
 		if secure && u.TLS.Cert != "" {
 			if _, err := uplink.LoadTLS("", u.TLS.Cert, u.TLS.Key); err != nil {
 				return &conf.Error{Key: "uplink.tls.cert", Msg: err.Error()}
+			}
+		}
+	}
+	for name, p := range c.Paths {
+		for _, cmd := range []struct{ key, line string }{{"runOnInit", string(p.RunOnInit)}, {"runOnDemand", string(p.RunOnDemand)}} {
+			if cmd.line == "" {
+				continue
+			}
+			if err := hal.CheckCommandLine(cmd.line); err != nil {
+				return &conf.Error{Key: "paths." + name + "." + cmd.key, Msg: err.Error()}
 			}
 		}
 	}

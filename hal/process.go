@@ -41,7 +41,8 @@ type ProcessTree struct {
 	err    error         // its exit status, set before exited closes
 	out    *os.File      // read end of the output pipe
 	copied chan struct{} // closed once the output pipe is drained
-	sys    treeSys       // per OS: the job object on Windows
+	// kill ends every process of the tree (per OS, set by start).
+	kill func(grace time.Duration)
 
 	stopOnce sync.Once
 }

@@ -2,12 +2,7 @@
 
 package hal
 
-import (
-	"os/exec"
-	"time"
-)
-
-type treeSys struct{}
+import "os/exec"
 
 func command(line string, expand func(string) string) (*exec.Cmd, error) {
 	if _, err := splitLine(line, expand); err != nil {
@@ -17,5 +12,3 @@ func command(line string, expand func(string) string) (*exec.Cmd, error) {
 }
 
 func (t *ProcessTree) start() error { return ErrNotSupported }
-
-func (t *ProcessTree) kill(time.Duration) {}

@@ -8,8 +8,6 @@ import (
 	"time"
 )
 
-type treeSys struct{}
-
 func command(line string, expand func(string) string) (*exec.Cmd, error) {
 	words, err := splitLine(line, expand)
 	if err != nil {
@@ -22,13 +20,19 @@ func command(line string, expand func(string) string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-func (t *ProcessTree) start() error { return t.cmd.Start() }
+func (t *ProcessTree) start() error {
+	if err := t.cmd.Start(); err != nil {
+		return err
+	}
+	pgid := t.cmd.Process.Pid
+	t.kill = func(grace time.Duration) { killGroup(pgid, grace) }
+	return nil
+}
 
 // killPoll is how often kill looks whether the group is gone.
 const killPoll = 20 * time.Millisecond
 
-func (t *ProcessTree) kill(grace time.Duration) {
-	pgid := t.cmd.Process.Pid
+func killGroup(pgid int, grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	tick := time.NewTicker(killPoll)

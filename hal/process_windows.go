@@ -12,10 +12,6 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-type treeSys struct {
-	job windows.Handle
-}
-
 func command(line string, expand func(string) string) (*exec.Cmd, error) {
 	for _, p := range []string{"cmd ", "cmd.exe "} {
 		if rest, ok := strings.CutPrefix(line, p); ok {
@@ -66,11 +62,9 @@ func (t *ProcessTree) start() error {
 		_ = windows.CloseHandle(job)
 		return fmt.Errorf("assign to job object: %w", err)
 	}
-	t.sys.job = job
+	t.kill = func(time.Duration) {
+		_ = windows.TerminateJobObject(job, 1)
+		_ = windows.CloseHandle(job)
+	}
 	return nil
-}
-
-func (t *ProcessTree) kill(time.Duration) {
-	_ = windows.TerminateJobObject(t.sys.job, 1)
-	_ = windows.CloseHandle(t.sys.job)
 }

@@ -28,6 +28,19 @@ type PathConfig struct {
 	ReadTimeout time.Duration
 	// MaxReaders caps readers (RTSP and WebRTC together); 0 is unlimited.
 	MaxReaders int
+
+	// RunOnInit is a command run while the path exists (not for dynamic
+	// paths); RunOnInitRestart starts it again when it exits.
+	RunOnInit        string
+	RunOnInitRestart bool
+	// RunOnDemand is a command started when a reader asks for a publisher
+	// path nobody publishes to; the reader waits up to
+	// RunOnDemandStartTimeout (default 10 s) for the command to publish.
+	// It is stopped RunOnDemandCloseAfter after the last reader left.
+	RunOnDemand             string
+	RunOnDemandRestart      bool
+	RunOnDemandStartTimeout time.Duration
+	RunOnDemandCloseAfter   time.Duration
 }
 
 func (c PathConfig) withDefaults() PathConfig {
@@ -40,8 +53,18 @@ func (c PathConfig) withDefaults() PathConfig {
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 10 * time.Second
 	}
+	if c.RunOnDemandStartTimeout <= 0 {
+		c.RunOnDemandStartTimeout = 10 * time.Second
+	}
+	if c.RunOnDemandCloseAfter < 0 {
+		c.RunOnDemandCloseAfter = 0
+	}
 	return c
 }
+
+// onDemandCommand is true for publisher paths that start a command for
+// their first reader.
+func (c PathConfig) onDemandCommand() bool { return c.isPublisher() && c.RunOnDemand != "" }
 
 func (c PathConfig) isPublisher() bool { return c.Source == SourcePublisher }
 
