@@ -19,6 +19,8 @@ const usage = `camgate: edge agent for camera gateways
 usage:
   camgate [run] [-c FILE]          run the agent (embedded defaults without -c)
   camgate check-config [-c FILE]   validate and print the effective config, secrets redacted
+  camgate import-mediamtx FILE     convert a MediaMTX mediamtx.yml: camgate config to stdout,
+                                   what was left out (and why) to stderr
   camgate version                  version, commit, build date, Go version, os/arch
   camgate service install|uninstall|start|stop|status [-c FILE]
   camgate fleet ls|status ID|cmd ID NAME [JSON]|watch [-broker URL]
@@ -43,6 +45,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args, stderr)
 	case "check-config":
 		return cmdCheckConfig(args, stdout, stderr)
+	case "import-mediamtx":
+		return cmdImportMediaMTX(args, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

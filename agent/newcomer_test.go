@@ -15,7 +15,7 @@ func TestHelpFlagsPrintCommands(t *testing.T) {
 		if code := Main([]string{a}, &out, &errb); code != 0 {
 			t.Errorf("%s: exit %d, stderr %q", a, code, errb.String())
 		}
-		for _, want := range []string{"check-config", "version", "service", "fleet"} {
+		for _, want := range []string{"check-config", "import-mediamtx", "version", "service", "fleet"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%s: output lacks %q:\n%s", a, want, out.String())
 			}
