@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
+	"github.com/camgate/camgate/streaming/exec"
 	"github.com/camgate/camgate/streaming/rtspserver"
 	"github.com/camgate/camgate/streaming/webrtc"
 )
@@ -149,7 +151,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	for name, p := range cfg.Paths {
 		entries[name] = pathConfig(cfg.PathDefaults, p)
 	}
-	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: a.events}, entries)
+	_, rtspPort, _ := net.SplitHostPort(cfg.RTSP.Address)
+	commands := exec.New(exec.Options{RTSPPort: rtspPort, Log: a.log})
+	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: a.events, Commands: commands}, entries)
 	if err != nil {
 		return nil, fmt.Errorf("paths: %w", err)
 	}

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CGTEST_AS_AGENT") == "1" {
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "cgtest-") {
+		os.Exit(commandHelper(os.Args[1], os.Args[2:])) // a path's runOn* command
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -26,6 +26,8 @@ usage:
   camgate check-config [-c FILE]   validate and print the effective config, secrets redacted
   camgate verify FILE [-sig FILE.minisig] [-P KEY] [-c FILE]
                                    check a release file's minisign signature against update.publicKeys
+  camgate import-mediamtx FILE     convert a MediaMTX mediamtx.yml: camgate config to stdout,
+                                   what was left out (and why) to stderr
   camgate version                  version, commit, build date, Go version, os/arch
   camgate service install|uninstall|start|stop|status [-c FILE]
   camgate fleet ls|status ID|cmd ID NAME [JSON]|watch [-broker URL]
@@ -37,6 +39,11 @@ const shutdownGrace = 5 * time.Second
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		// "camgate -h" is a question about camgate, not about run's flags.
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
@@ -47,6 +54,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args, stdout, stderr)
 	case "verify":
 		return cmdVerify(args, stdout, stderr)
+	case "import-mediamtx":
+		return cmdImportMediaMTX(args, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -62,6 +71,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "camgate: unknown command %q\n\n%s", cmd, usage)
 	return 2
+}
+
+func isHelpFlag(a string) bool {
+	switch a {
+	case "-h", "-help", "--help", "-?", "/?":
+		return true
+	}
+	return false
 }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, error) {

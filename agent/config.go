@@ -3,9 +3,12 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/camgate/camgate/agent/conf"
+	"github.com/camgate/camgate/agent/conf/mediamtx"
+	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/webrtc"
 	"github.com/camgate/camgate/uplink"
@@ -15,7 +18,17 @@ import (
 // install all do: conf's own validation plus the rules the subsystems own,
 // so that a file check-config accepts is one run accepts too.
 func loadConfig(file string, environ []string) (*conf.Config, error) {
-	return conf.Load(file, environ, checkSubsystems)
+	cfg, err := conf.Load(file, environ, checkSubsystems)
+	if err != nil && file != "" {
+		// A mediamtx.yml given as is would be told as a page of "unknown
+		// key" errors; say what it is and how to convert it instead.
+		if b, rerr := os.ReadFile(file); rerr == nil {
+			if keys := mediamtx.Detect(b); len(keys) > 0 {
+				return nil, fmt.Errorf("%s is a MediaMTX configuration (%s...), not a camgate one; convert it with\n  camgate import-mediamtx %s > camgate.yml", file, strings.Join(keys, ", "), file)
+			}
+		}
+	}
+	return cfg, err
 }
 
 // checkSubsystems applies, at load time and with the config key named,
@@ -42,6 +55,16 @@ func checkSubsystems(c *conf.Config) error {
 		if secure && u.TLS.Cert != "" {
 			if _, err := uplink.LoadTLS("", u.TLS.Cert, u.TLS.Key); err != nil {
 				return &conf.Error{Key: "uplink.tls.cert", Msg: err.Error()}
+			}
+		}
+	}
+	for name, p := range c.Paths {
+		for _, cmd := range []struct{ key, line string }{{"runOnInit", string(p.RunOnInit)}, {"runOnDemand", string(p.RunOnDemand)}} {
+			if cmd.line == "" {
+				continue
+			}
+			if err := hal.CheckCommandLine(cmd.line); err != nil {
+				return &conf.Error{Key: "paths." + name + "." + cmd.key, Msg: err.Error()}
 			}
 		}
 	}

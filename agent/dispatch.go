@@ -302,15 +302,15 @@ func isPrintable(s string) bool {
 	return true
 }
 
-// decodeArgs decodes args strictly (unknown keys are bad_request).
+// decodeArgs decodes args strictly: an unknown key, a wrong type and a key
+// only the config file may set (runOn*) are bad_request, named as camgate
+// spells them ("args.conf.maxReaders: want a whole number, got a string").
 func decodeArgs(args json.RawMessage, v any) error {
 	if len(args) == 0 {
 		args = []byte("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(args))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return cmdErr(uplink.CodeBadRequest, "args: %s", redact.Error(err))
+	if err := conf.DecodeJSON(args, v, "args"); err != nil {
+		return cmdErr(uplink.CodeBadRequest, "%s", redact.Error(err))
 	}
 	return nil
 }

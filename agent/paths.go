@@ -19,6 +19,25 @@ func pathConfig(d conf.PathDefaults, p conf.PathConf) streaming.PathConfig {
 		ReadTimeout:    d.ReadTimeout.D(),
 		MaxReaders:     d.MaxReaders,
 		RetryMax:       d.SourceRetryMax.D(),
+
+		RunOnInit:               string(p.RunOnInit),
+		RunOnInitRestart:        d.RunOnInitRestart,
+		RunOnDemand:             string(p.RunOnDemand),
+		RunOnDemandRestart:      d.RunOnDemandRestart,
+		RunOnDemandStartTimeout: d.RunOnDemandStartTimeout.D(),
+		RunOnDemandCloseAfter:   d.RunOnDemandCloseAfter.D(),
+	}
+	if p.RunOnInitRestart != nil {
+		c.RunOnInitRestart = *p.RunOnInitRestart
+	}
+	if p.RunOnDemandRestart != nil {
+		c.RunOnDemandRestart = *p.RunOnDemandRestart
+	}
+	if p.RunOnDemandStartTimeout != nil {
+		c.RunOnDemandStartTimeout = p.RunOnDemandStartTimeout.D()
+	}
+	if p.RunOnDemandCloseAfter != nil {
+		c.RunOnDemandCloseAfter = p.RunOnDemandCloseAfter.D()
 	}
 	if p.SourceOnDemand != nil {
 		c.SourceOnDemand = *p.SourceOnDemand

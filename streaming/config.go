@@ -32,6 +32,19 @@ type PathConfig struct {
 	// (sourceRetryMax); default the manager's RetryMax (5 s). A camera
 	// that comes back is retried sooner: its port is probed in between.
 	RetryMax time.Duration
+
+	// RunOnInit is a command run while the path exists (not for dynamic
+	// paths); RunOnInitRestart starts it again when it exits.
+	RunOnInit        string
+	RunOnInitRestart bool
+	// RunOnDemand is a command started when a reader asks for a publisher
+	// path nobody publishes to; the reader waits up to
+	// RunOnDemandStartTimeout (default 10 s) for the command to publish.
+	// It is stopped RunOnDemandCloseAfter after the last reader left.
+	RunOnDemand             string
+	RunOnDemandRestart      bool
+	RunOnDemandStartTimeout time.Duration
+	RunOnDemandCloseAfter   time.Duration
 }
 
 func (c PathConfig) withDefaults() PathConfig {
@@ -44,8 +57,18 @@ func (c PathConfig) withDefaults() PathConfig {
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 10 * time.Second
 	}
+	if c.RunOnDemandStartTimeout <= 0 {
+		c.RunOnDemandStartTimeout = 10 * time.Second
+	}
+	if c.RunOnDemandCloseAfter < 0 {
+		c.RunOnDemandCloseAfter = 0
+	}
 	return c
 }
+
+// onDemandCommand is true for publisher paths that start a command for
+// their first reader.
+func (c PathConfig) onDemandCommand() bool { return c.isPublisher() && c.RunOnDemand != "" }
 
 func (c PathConfig) isPublisher() bool { return c.Source == SourcePublisher }
 

@@ -36,6 +36,9 @@ type ManagerOptions struct {
 	// HealthyAfter is how long a source must stay up for the backoff to
 	// start again from RetryMin; default 1 min.
 	HealthyAfter time.Duration
+	// Commands runs the paths' runOnInit and runOnDemand commands; nil
+	// runs none (a path that has one logs that it is not run).
+	Commands CommandRunner
 }
 
 // Manager owns every path.
@@ -144,10 +147,12 @@ func (m *Manager) Close() {
 	}
 	m.paths = map[string]*path{}
 	m.mu.Unlock()
+	// Every source and command is told to stop at once, so that the
+	// commands' grace periods run side by side, not one after another.
+	m.cancel()
 	for _, p := range paths {
 		p.shutdown(ErrClosed)
 	}
-	m.cancel()
 	m.wg.Wait()
 }
 
@@ -166,6 +171,7 @@ func (m *Manager) lookup(name string) (*path, error) {
 		if e.re.MatchString(name) {
 			p := newPath(m, name, e.conf, true)
 			p.entry = e.name
+			p.vars = regexpVars(e, name)
 			m.paths[name] = p
 			return p, nil
 		}

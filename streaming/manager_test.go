@@ -2,7 +2,9 @@ package streaming
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +181,26 @@ func TestStateStrings(t *testing.T) {
 		if s.String() != want {
 			t.Errorf("%d: %s", s, s.String())
 		}
+	}
+}
+
+// The bitrate is whole bits/s, so the API and health show 1234567, not
+// 1234567.12345678901.
+func TestBitrateIsWholeBitsPerSecond(t *testing.T) {
+	m, err := NewManager(ManagerOptions{Log: zerolog.Nop()}, map[string]PathConfig{"cam": {Source: SourcePublisher}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := m.paths["cam"]
+	t0 := time.Now()
+	p.bitrateAt(0, t0)
+	got := p.bitrateAt(154321, t0.Add(1234567*time.Microsecond))
+	if got != 1000001 { // 1234568 bits in 1.234567 s = 1000000.81
+		t.Fatalf("bitrate %v, want 1000001", got)
+	}
+	b, _ := json.Marshal(PathInfo{BitrateIn: got})
+	if !strings.Contains(string(b), `"bitrate":1000001,`) {
+		t.Fatalf("json %s", b)
 	}
 }

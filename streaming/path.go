@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -29,6 +30,9 @@ type path struct {
 	// entry is the all_others or "~regexp" entry a dynamic path was made
 	// from; set before the path is shared and never changed.
 	entry string
+	// vars are the G1, G2... of a "~regexp" entry's match, for commands;
+	// set before the path is shared and never changed.
+	vars map[string]string
 
 	counters Counters
 
@@ -43,6 +47,12 @@ type path struct {
 	publisher  *Publication
 	closed     bool
 	readySince time.Time
+	// init and demand are the runOnInit and runOnDemand commands while
+	// they run; demandTimer stops demand runOnDemandCloseAfter after the
+	// last reader left.
+	init        *sourceRun
+	demand      *sourceRun
+	demandTimer *time.Timer
 
 	rateMu    sync.Mutex
 	rateBytes uint64
@@ -412,7 +422,7 @@ func (p *path) acquire(ctx context.Context) (*Lease, error) {
 		p.mu.Unlock()
 		return nil, fmt.Errorf("%w (maxReaders %d)", ErrTooManyReaders, p.conf.MaxReaders)
 	}
-	if p.conf.isPublisher() && p.stream == nil {
+	if p.conf.isPublisher() && p.stream == nil && (!p.conf.onDemandCommand() || p.m.opts.Commands == nil) {
 		p.mu.Unlock()
 		return nil, ErrNoStream
 	}
@@ -421,15 +431,26 @@ func (p *path) acquire(ctx context.Context) (*Lease, error) {
 		p.closeTimer.Stop()
 		p.closeTimer = nil
 	}
+	if p.demandTimer != nil {
+		p.demandTimer.Stop()
+		p.demandTimer = nil
+	}
 	if s := p.stream; s != nil {
 		p.mu.Unlock()
 		return &Lease{p: p, s: s}, nil
 	}
-	p.startSourceLocked()
+	timeout := p.conf.StartTimeout
+	if p.conf.isPublisher() {
+		// runOnDemand: the reader waits for the command's publisher.
+		timeout = p.conf.RunOnDemandStartTimeout
+		p.startDemandLocked()
+	} else {
+		p.startSourceLocked()
+	}
 	ready := p.ready
 	p.mu.Unlock()
 
-	t := time.NewTimer(p.conf.StartTimeout)
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-ready:
@@ -438,7 +459,8 @@ func (p *path) acquire(ctx context.Context) (*Lease, error) {
 		last := p.lastErr
 		p.mu.Unlock()
 		p.release()
-		detail := fmt.Sprintf("no stream after %s", p.conf.StartTimeout)
+		p.stopDemandIfIdle(fmt.Sprintf("it did not publish within %s", timeout))
+		detail := fmt.Sprintf("no stream after %s", timeout)
 		if last != "" {
 			detail += ": " + last
 		}
@@ -466,6 +488,17 @@ func (p *path) release() {
 	p.mu.Lock()
 	p.leases--
 	if p.leases > 0 || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if p.demand != nil {
+		// As MediaMTX: the command runs on for runOnDemandCloseAfter, also
+		// when its publisher is gone (it may be restarting), so a reader
+		// that comes back soon finds it.
+		if p.demandTimer != nil {
+			p.demandTimer.Stop()
+		}
+		p.demandTimer = time.AfterFunc(p.conf.RunOnDemandCloseAfter, func() { p.stopDemandIfIdle("no readers") })
 		p.mu.Unlock()
 		return
 	}
@@ -547,25 +580,128 @@ func (p *path) shutdown(err error) {
 	pub := p.publisher
 	p.publisher = nil
 	finish := p.detachLocked(err)
+	cmds := []*sourceRun{p.init, p.demand}
+	p.init, p.demand = nil, nil
+	if p.demandTimer != nil {
+		p.demandTimer.Stop()
+		p.demandTimer = nil
+	}
 	p.mu.Unlock()
+	for _, c := range cmds {
+		if c != nil {
+			c.cancel()
+		}
+	}
 	if pub != nil {
 		pub.kick()
 	}
 	finish()
+	for _, c := range cmds {
+		if c != nil {
+			<-c.done
+		}
+	}
 }
 
-// startAlwaysOn starts the source of an always-on path.
+// startAlwaysOn starts the source of an always-on path and the path's
+// runOnInit command.
 func (p *path) startAlwaysOn() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conf.RunOnInit != "" && p.init == nil && !p.closed && !p.dynamic {
+		p.init = p.startCommandLocked(Command{Hook: HookRunOnInit, Path: p.name, Line: p.conf.RunOnInit, Restart: p.conf.RunOnInitRestart, Vars: p.vars})
+	}
 	if p.conf.onDemand() || p.conf.isPublisher() {
 		return
 	}
-	p.mu.Lock()
 	p.startSourceLocked()
-	p.mu.Unlock()
 }
 
 func (p *path) unused() bool {
-	return p.leases == 0 && p.publisher == nil && p.run == nil && p.stream == nil
+	return p.leases == 0 && p.publisher == nil && p.run == nil && p.stream == nil && p.demand == nil && p.init == nil
+}
+
+// startDemandLocked starts the runOnDemand command if it is not running.
+func (p *path) startDemandLocked() {
+	if p.demand != nil || p.closed {
+		return
+	}
+	vars := map[string]string{"MTX_QUERY": ""}
+	for k, v := range p.vars {
+		vars[k] = v
+	}
+	p.demand = p.startCommandLocked(Command{Hook: HookRunOnDemand, Path: p.name, Line: p.conf.RunOnDemand, Restart: p.conf.RunOnDemandRestart, Vars: vars})
+	if p.demand != nil && p.stream == nil {
+		p.state = StateStarting
+	}
+}
+
+// startCommandLocked runs c on the manager's CommandRunner until the
+// returned run is cancelled or, without Restart, the command exits.
+func (p *path) startCommandLocked(c Command) *sourceRun {
+	runner := p.m.opts.Commands
+	if runner == nil {
+		p.log.Warn().Str("hook", c.Hook).Msg("command not run: this agent runs no path commands")
+		return nil
+	}
+	ctx, cancel := context.WithCancel(p.m.ctx)
+	run := &sourceRun{cancel: cancel, done: make(chan struct{})}
+	p.m.wg.Add(1)
+	go func() {
+		defer p.m.wg.Done()
+		defer close(run.done)
+		err := runner.Run(ctx, c)
+		if ctx.Err() != nil {
+			return
+		}
+		// The command ended for good (it exited and is not restarted).
+		p.mu.Lock()
+		switch {
+		case p.init == run:
+			p.init = nil
+		case p.demand == run:
+			p.demand = nil
+			if p.demandTimer != nil {
+				p.demandTimer.Stop()
+				p.demandTimer = nil
+			}
+			if p.stream == nil && p.state == StateStarting {
+				p.state = StateIdle
+			}
+		}
+		if err != nil {
+			p.lastErr = c.Hook + ": " + redact.Error(err)
+		}
+		p.mu.Unlock()
+		cancel()
+		p.m.maybeRemove(p)
+	}()
+	return run
+}
+
+// stopDemandIfIdle stops the runOnDemand command when no reader holds the
+// path (runOnDemandCloseAfter after the last one left, or when the first
+// one gave up waiting).
+func (p *path) stopDemandIfIdle(reason string) {
+	p.mu.Lock()
+	d := p.demand
+	if d == nil || p.leases > 0 || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.demand = nil
+	if p.demandTimer != nil {
+		p.demandTimer.Stop()
+		p.demandTimer = nil
+	}
+	if p.stream == nil && p.state == StateStarting {
+		p.state = StateIdle
+	}
+	p.mu.Unlock()
+	d.cancel()
+	<-d.done
+	p.log.Info().Str("reason", reason).Msg("runOnDemand command stopped")
+	p.m.maybeRemove(p)
 }
 
 func (p *path) info() PathInfo {
@@ -574,7 +710,7 @@ func (p *path) info() PathInfo {
 		Name:      p.name,
 		Source:    redact.URL(p.conf.Source),
 		State:     p.state,
-		OnDemand:  p.conf.onDemand(),
+		OnDemand:  p.conf.onDemand() || p.conf.onDemandCommand(),
 		Readers:   p.leases,
 		LastError: p.lastErr,
 		Entry:     p.entry,
@@ -597,17 +733,18 @@ func (p *path) info() PathInfo {
 }
 
 // bitrate is bits/s over the interval since the previous sample at least
-// a second old.
-func (p *path) bitrate(bytes uint64) float64 {
+// a second old, rounded to whole bits/s.
+func (p *path) bitrate(bytes uint64) float64 { return p.bitrateAt(bytes, time.Now()) }
+
+func (p *path) bitrateAt(bytes uint64, now time.Time) float64 {
 	p.rateMu.Lock()
 	defer p.rateMu.Unlock()
-	now := time.Now()
 	if p.rateAt.IsZero() {
 		p.rateAt, p.rateBytes = now, bytes
 		return 0
 	}
 	if dt := now.Sub(p.rateAt); dt >= time.Second {
-		p.rate = float64(bytes-p.rateBytes) * 8 / dt.Seconds()
+		p.rate = math.Round(float64(bytes-p.rateBytes) * 8 / dt.Seconds())
 		p.rateAt, p.rateBytes = now, bytes
 	}
 	return p.rate

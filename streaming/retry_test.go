@@ -316,7 +316,11 @@ func TestRetryJitterSpreadsPaths(t *testing.T) {
 			slots[int64(d/(10*time.Millisecond))] = true
 		}
 	}
-	if len(slots) < later/4 {
+	// Without jitter the attempts of a wave share one or two slots (about
+	// later/10 in all); jittered they spread over most of them. A loaded
+	// machine wakes timers in bunches, hence the wide margin. The spread
+	// itself is tested in internal/backoff.
+	if len(slots) < later/7 {
 		t.Fatalf("%d attempts in %d slots of 10 ms: retries in step", later, len(slots))
 	}
 }

@@ -374,6 +374,12 @@ func (c *Client) Run(ctx context.Context) error {
 	defer func() { fcancel(); <-fdone }()
 	bo := newBackoff(c.opts.MinBackoff, c.opts.MaxBackoff)
 	broker := redact.URL(c.opts.Broker)
+	// An outage is told once at warn level; its further failed attempts go
+	// to debug. A box with no fleet yet (the default broker address and
+	// nothing listening) would otherwise warn every minute forever. A
+	// session that came up ends the outage: the next loss warns again.
+	warned := false
+	connects := c.connects.Load()
 	for {
 		start := time.Now()
 		err := c.session(ctx)
@@ -386,8 +392,21 @@ func (c *Client) Run(ctx context.Context) error {
 		if time.Since(start) > time.Minute {
 			bo.reset() // a session that lasted is not a failing broker
 		}
+		if n := c.connects.Load(); n != connects {
+			connects, warned = n, false
+		}
 		wait := bo.next()
-		c.log.Warn().Str("broker", broker).Str("error", redact.Error(err)).Dur("retryIn", wait).Msg("broker unavailable")
+		ev, msg := c.log.Debug(), "broker unavailable"
+		if !warned {
+			warned = true
+			ev = c.log.Warn()
+			if connects == 0 {
+				msg = "broker unavailable; retrying in the background, further attempts logged at debug level until it connects"
+			} else {
+				msg = "broker connection lost; retrying in the background, further attempts logged at debug level until it connects"
+			}
+		}
+		ev.Str("broker", broker).Str("error", redact.Error(err)).Dur("retryIn", wait.Round(time.Millisecond)).Msg(msg)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

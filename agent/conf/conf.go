@@ -162,6 +162,17 @@ type PathDefaults struct {
 	ReadTimeout                Duration `yaml:"readTimeout" json:"readTimeout"`
 	MaxReaders                 int      `yaml:"maxReaders" json:"maxReaders"`
 	SourceRetryMax             Duration `yaml:"sourceRetryMax" json:"sourceRetryMax"`
+	// RunOnInitRestart restarts a path's runOnInit command when it exits.
+	RunOnInitRestart bool `yaml:"runOnInitRestart" json:"runOnInitRestart"`
+	// RunOnDemandRestart restarts a path's runOnDemand command when it
+	// exits while readers still want the path.
+	RunOnDemandRestart bool `yaml:"runOnDemandRestart" json:"runOnDemandRestart"`
+	// RunOnDemandStartTimeout is how long the first reader waits for the
+	// runOnDemand command to publish.
+	RunOnDemandStartTimeout Duration `yaml:"runOnDemandStartTimeout" json:"runOnDemandStartTimeout"`
+	// RunOnDemandCloseAfter is how long the runOnDemand command outlives
+	// the last reader.
+	RunOnDemandCloseAfter Duration `yaml:"runOnDemandCloseAfter" json:"runOnDemandCloseAfter"`
 }
 
 // PathConf is one entry of paths. Unset keys (nil) take pathDefaults.
@@ -174,6 +185,25 @@ type PathConf struct {
 	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
 	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
 	SourceRetryMax             *Duration `yaml:"sourceRetryMax,omitempty" json:"sourceRetryMax,omitempty"`
+
+	// The runOn* keys start commands on the box (MediaMTX's hooks of the
+	// same names). They come from the config file only: a fleet command,
+	// the desired state or the local API that sets one is refused (the
+	// `origin:"file"` tag, see DecodeJSON).
+
+	// RunOnInit is a command started with the path (a publisher of it, for
+	// example ffmpeg reading a webcam) and stopped, with its children, when
+	// the path closes. Not on all_others or "~regexp" entries.
+	RunOnInit        Command `yaml:"runOnInit,omitempty" json:"runOnInit,omitempty" origin:"file"`
+	RunOnInitRestart *bool   `yaml:"runOnInitRestart,omitempty" json:"runOnInitRestart,omitempty" origin:"file"`
+	// RunOnDemand is a command started when the first reader asks for a
+	// publisher path that has no publisher; the reader waits for the
+	// command to publish, up to RunOnDemandStartTimeout. It is stopped,
+	// with its children, RunOnDemandCloseAfter after the last reader left.
+	RunOnDemand             Command   `yaml:"runOnDemand,omitempty" json:"runOnDemand,omitempty" origin:"file"`
+	RunOnDemandRestart      *bool     `yaml:"runOnDemandRestart,omitempty" json:"runOnDemandRestart,omitempty" origin:"file"`
+	RunOnDemandStartTimeout *Duration `yaml:"runOnDemandStartTimeout,omitempty" json:"runOnDemandStartTimeout,omitempty" origin:"file"`
+	RunOnDemandCloseAfter   *Duration `yaml:"runOnDemandCloseAfter,omitempty" json:"runOnDemandCloseAfter,omitempty" origin:"file"`
 }
 
 // Update configures agent.update (signed self-update with a trial).

@@ -3,6 +3,7 @@ package conf
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,7 @@ var errorCases = []struct {
 	{"bad path name", "paths:\n  \"bad name\":\n    source: demo\n", []string{":2", "paths.bad name", "invalid path name"}},
 	{"bad source scheme", "paths:\n  cam:\n    source: http://u:pw@x/\n", []string{":3", "paths.cam.source", "unsupported"}},
 	{"no host", "paths:\n  cam:\n    source: rtsp:///x\n", []string{"paths.cam.source", "no host"}},
+	{"no source", "paths:\n  cam:\n    maxReaders: 2\n", []string{":2", "paths.cam.source: missing"}},
 	{"negative cap", "rtsp:\n  maxConnectionsPerIP: -1\n", []string{":2", "rtsp.maxConnectionsPerIP", "no cap"}},
 	{"negative pending cap", "webrtc:\n  maxPendingSessions: -5\n", []string{":2", "webrtc.maxPendingSessions"}},
 	{"allowed host with port", "api:\n  allowedHosts: [\"box.example:9997\"]\n", []string{"api.allowedHosts[0]", "without scheme or port"}},
@@ -151,6 +153,10 @@ var errorCases = []struct {
 	{"bad public key", "update:\n  publicKeys: [RWQnotakey]\n", []string{"update.publicKeys[0]", "not a minisign public key"}},
 	{"short trial", "update:\n  trialTimeout: 10ms\n", []string{":2", "update.trialTimeout"}},
 }
+
+// keyPairs finds "source: source:" (Go's regexp has no backreference:
+// the test compares the two words).
+var keyPairs = regexp.MustCompile(`(\w+): (\w+):`)
 
 func TestErrors(t *testing.T) {
 	for _, tc := range errorCases {
@@ -171,6 +177,11 @@ func TestErrors(t *testing.T) {
 			}
 			if strings.Contains(msg, "pw@") {
 				t.Errorf("error leaks a password: %s", msg)
+			}
+			for _, m := range keyPairs.FindAllStringSubmatch(msg, -1) {
+				if m[1] == m[2] {
+					t.Errorf("error repeats its key (%q): %s", m[0], msg)
+				}
 			}
 		})
 	}

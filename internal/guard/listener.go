@@ -214,7 +214,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			now := time.Now()
 			l.lastAcceptErr.Store(now.UnixNano())
 			if ok, skipped := l.errLog.tick(now); ok {
-				l.log.Warn().Err(err).Dur("retryIn", d).Uint64("total", n).Uint64("notLogged", skipped).
+				l.log.Warn().Err(err).Dur("retryIn", d.Round(time.Millisecond)).Uint64("total", n).Uint64("notLogged", skipped).
 					Msg("accept failed; retrying")
 			}
 			t := time.NewTimer(d)

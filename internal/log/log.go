@@ -27,7 +27,13 @@ type Options struct {
 }
 
 // New returns a logger and a closer for the log file (a no-op without one).
+//
+// Duration fields are written as Go durations ("950ms", "2m0s"): zerolog's
+// default is a bare float of milliseconds, which reads as seconds or as
+// nothing at all. zerolog keeps this format in a package variable; New is
+// the one place camgate sets it.
 func New(o Options) (zerolog.Logger, io.Closer, error) {
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 	lvl := zerolog.InfoLevel
 	if o.Level != "" {
 		var err error
