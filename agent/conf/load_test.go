@@ -123,6 +123,8 @@ var errorCases = []struct {
 	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
 	{"bad broker", "uplink:\n  broker: http://x\n", []string{":2", "uplink.broker"}},
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
+	{"broker password with slash", "uplink:\n  broker: tcp://u:pw/x@broker:1883\n", []string{":2", "uplink.broker", "u:***@broker"}},
+	{"bad source scheme, query secret", "paths:\n  cam:\n    source: http://cam/x?user=admin&password=pw@x\n", []string{":3", "paths.cam.source", "password=***"}},
 }
 
 func TestErrors(t *testing.T) {
@@ -142,7 +144,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("error %q lacks %q", msg, w)
 				}
 			}
-			if strings.Contains(msg, "pw@") {
+			if strings.Contains(msg, "pw") {
 				t.Errorf("error leaks a password: %s", msg)
 			}
 		})
@@ -157,4 +159,33 @@ func FuzzLoad(f *testing.F) {
 		var c Config
 		_ = decodeInto(&c, []byte(body), "fuzz")
 	})
+}
+
+// Hostile passwords (userinfo and query) are taken as written and never
+// printed: the effective config shows them masked.
+func TestSecretsInSources(t *testing.T) {
+	p := writeFile(t, `paths:
+  q:
+    source: rtsp://10.0.0.5/live?user=admin&password=s3cr3t
+  h:
+    source: 'rtsps://admin:p a/s"<s@10.0.0.6:322/live'
+`)
+	c, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cr3t", "p a/s", `"<s`} {
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("%q in the effective config:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"password=***", "rtsps://admin:***@10.0.0.6:322/live"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("effective config lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -76,9 +76,11 @@ func ValidateSource(s string) error {
 	case "":
 		return fmt.Errorf("source: missing (rtsp://..., rtsps://..., publisher or demo)")
 	}
-	u, err := url.Parse(s)
+	// A password with characters url.Parse refuses (space, '/', '#', ...)
+	// is taken as written, as the RTSP source takes it.
+	u, err := url.Parse(redact.EscapeUserinfo(s))
 	if err != nil {
-		return fmt.Errorf("source: invalid URL %q", redact.String(s))
+		return fmt.Errorf("source: invalid URL %q", redact.URL(s))
 	}
 	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
 		return fmt.Errorf("source: unsupported %q (want rtsp://, rtsps://, publisher or demo)", redact.URL(s))
@@ -204,7 +206,7 @@ func (u Uplink) validate() error {
 	if u.Broker != "" {
 		p, err := url.Parse(string(u.Broker))
 		if err != nil {
-			return &Error{Key: "uplink.broker", Msg: "invalid URL " + redact.String(string(u.Broker))}
+			return &Error{Key: "uplink.broker", Msg: fmt.Sprintf("invalid URL %q (percent-encode special characters of a password, or use uplink.password)", redact.URL(string(u.Broker)))}
 		}
 		switch p.Scheme {
 		case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":

@@ -17,7 +17,9 @@ import (
 
 // RTSP pulls a camera (or any RTSP server) with gortsplib's client.
 type RTSP struct {
-	// URL is rtsp:// or rtsps://, credentials included.
+	// URL is rtsp:// or rtsps://, credentials included. A password with
+	// characters url.Parse refuses is read up to the last '@' (see
+	// redact.EscapeUserinfo).
 	URL string
 	// Transport is automatic (UDP, falling back to TCP), tcp, udp or
 	// multicast; default automatic.
@@ -58,16 +60,16 @@ func (s *RTSP) client(u *base.URL) (*gortsplib.Client, error) {
 
 // Run implements Source.
 func (s *RTSP) Run(ctx context.Context, sink Sink) error {
-	u, err := base.ParseURL(s.URL)
+	u, err := base.ParseURL(redact.EscapeUserinfo(s.URL))
 	if err != nil {
-		return fmt.Errorf("parse source URL %s: %s", redact.URL(s.URL), redact.Error(err))
+		return fmt.Errorf("parse source URL %q: %w", redact.URL(s.URL), redact.Err(err))
 	}
 	c, err := s.client(u)
 	if err != nil {
 		return err
 	}
 	if err := c.Start2(); err != nil {
-		return fmt.Errorf("start rtsp client: %s", redact.Error(err))
+		return fmt.Errorf("start rtsp client: %w", redact.Err(err))
 	}
 	// The client's requests block up to ReadTimeout; closing it is how a
 	// cancelled context interrupts them.
@@ -112,5 +114,5 @@ func (s *RTSP) fail(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%s %s: %s", op, redact.URL(s.URL), redact.Error(err))
+	return fmt.Errorf("%s %q: %w", op, redact.URL(s.URL), redact.Err(err))
 }
