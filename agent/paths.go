@@ -37,6 +37,9 @@ func pathConfig(d conf.PathDefaults, p conf.PathConf) streaming.PathConfig {
 	if p.MaxReaders != nil {
 		c.MaxReaders = *p.MaxReaders
 	}
+	// Validated before: the error cannot happen; the value comes normalised.
+	fp, _ := conf.ParseFingerprint(string(p.SourceFingerprint))
+	c.SourceFingerprint = string(fp)
 	return c
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/streaming/source"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
@@ -231,4 +233,85 @@ func TestSecretsNeverLeave(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestRTSPSFingerprintThroughAgent: an rtsps camera with a self-signed
+// certificate is refused, its lastError (and the log) names the
+// fingerprint; pinned with it (in openssl's spelling) over the API, it is
+// relayed to a reader; a wrong pin is refused.
+func TestRTSPSFingerprintThroughAgent(t *testing.T) {
+	cert := testcam.SelfSigned(t, "127.0.0.1")
+	fp := source.Fingerprint(cert.Leaf)
+	cam := testcam.New(t, func(c *testcam.Camera) {
+		c.TLS, c.User, c.Pass = testcam.ServerTLS(cert), "admin", hostilePass
+	})
+	src := strings.Replace(cam.URL(), "rtsps://", "rtsps://admin:"+hostilePass+"@", 1)
+	file, rtsp, apiAddr := fleetConfig(t, t.TempDir(), `""`, fmt.Sprintf(`paths:
+  unpinned:
+    source: '%s'
+    sourceOnDemand: false
+`, src))
+	logs := &syncBuffer{}
+	startAgent(t, file, logs)
+
+	lastError := func(name, want string) string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get("http://" + apiAddr + "/v1/paths/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p struct {
+				LastError string `json:"lastError"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+			if strings.Contains(p.LastError, want) {
+				return p.LastError
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: lastError %q lacks %q", name, p.LastError, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	msg := lastError("unpinned", "sourceFingerprint: "+fp)
+	noLeak(t, "lastError", msg)
+	if !strings.Contains(logs.String(), "sourceFingerprint: "+fp) {
+		t.Fatalf("the log does not name the fingerprint:\n%s", logs.String())
+	}
+
+	openssl := strings.ToUpper(fp[:2])
+	for i := 2; i < len(fp); i += 2 {
+		openssl += ":" + strings.ToUpper(fp[i:i+2])
+	}
+	add := func(name, pin string, onDemand bool) {
+		t.Helper()
+		body := fmt.Sprintf(`{"source":%s,"sourceFingerprint":%q,"sourceOnDemand":%t}`, jsonString(src), pin, onDemand)
+		resp, err := http.Post("http://"+apiAddr+"/v1/paths/"+name, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /v1/paths/%s: %d %s", name, resp.StatusCode, b)
+		}
+		noLeak(t, "POST reply", string(b))
+	}
+	add("pinned", openssl, true)
+	rd, err := testcam.Read(t, "rtsp://"+rtsp+"/pinned", false)
+	if err != nil {
+		t.Fatalf("read the pinned camera: %v", err)
+	}
+	rd.WaitPackets(t, 10, 10*time.Second)
+	rd.Close()
+	if cam.SecureReaders() == 0 {
+		t.Fatal("the camera was not read over SRTP")
+	}
+
+	add("wrongpin", strings.Repeat("ab", 32), false)
+	lastError("wrongpin", "not the pinned "+strings.Repeat("ab", 32))
+	noLeak(t, "the log", logs.String())
 }

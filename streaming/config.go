@@ -28,6 +28,10 @@ type PathConfig struct {
 	ReadTimeout time.Duration
 	// MaxReaders caps readers (RTSP and WebRTC together); 0 is unlimited.
 	MaxReaders int
+	// SourceFingerprint pins the certificate of an rtsps:// source: the
+	// lower-case hex SHA-256 of its DER. Empty: the certificate is
+	// verified against the system roots.
+	SourceFingerprint string
 }
 
 func (c PathConfig) withDefaults() PathConfig {

@@ -131,4 +131,8 @@ type PathConf struct {
 	RTSPTransport              *string   `yaml:"rtspTransport,omitempty" json:"rtspTransport,omitempty"`
 	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
 	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
+	// SourceFingerprint pins an rtsps:// camera's certificate (hex SHA-256
+	// of its DER) instead of verifying it against the system roots; for
+	// self-signed cameras. Empty: verified as a web browser would.
+	SourceFingerprint Fingerprint `yaml:"sourceFingerprint,omitempty" json:"sourceFingerprint,omitempty"`
 }

@@ -123,6 +123,8 @@ var errorCases = []struct {
 	{"bad size", "uplink:\n  outbox: {maxBytes: lots}\n", []string{":2", "uplink.outbox.maxBytes", "invalid size"}},
 	{"bad broker", "uplink:\n  broker: http://x\n", []string{":2", "uplink.broker"}},
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
+	{"bad fingerprint", "paths:\n  cam:\n    source: rtsps://cam/x\n    sourceFingerprint: abc\n", []string{":4", "paths.cam.sourceFingerprint", "64 hex digits"}},
+	{"fingerprint without rtsps", "paths:\n  cam:\n    source: rtsp://u:pw@cam/x\n    sourceFingerprint: " + strings.Repeat("ab", 32) + "\n", []string{":4", "paths.cam.sourceFingerprint", "rtsps://"}},
 	{"broker password with slash", "uplink:\n  broker: tcp://u:pw/x@broker:1883\n", []string{":2", "uplink.broker", "u:***@broker"}},
 	{"bad source scheme, query secret", "paths:\n  cam:\n    source: http://cam/x?user=admin&password=pw@x\n", []string{":3", "paths.cam.source", "password=***"}},
 }
@@ -164,15 +166,20 @@ func FuzzLoad(f *testing.F) {
 // Hostile passwords (userinfo and query) are taken as written and never
 // printed: the effective config shows them masked.
 func TestSecretsInSources(t *testing.T) {
+	fp := strings.Repeat("AB:", 31) + "AB"
 	p := writeFile(t, `paths:
   q:
     source: rtsp://10.0.0.5/live?user=admin&password=s3cr3t
   h:
     source: 'rtsps://admin:p a/s"<s@10.0.0.6:322/live'
+    sourceFingerprint: "`+fp+`"
 `)
 	c, err := Load(p, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := string(c.Paths["h"].SourceFingerprint); got != strings.Repeat("ab", 32) {
+		t.Fatalf("fingerprint not normalised: %q", got)
 	}
 	out, err := c.Marshal()
 	if err != nil {
@@ -183,9 +190,23 @@ func TestSecretsInSources(t *testing.T) {
 			t.Fatalf("%q in the effective config:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{"password=***", "rtsps://admin:***@10.0.0.6:322/live"} {
+	for _, want := range []string{"password=***", "rtsps://admin:***@10.0.0.6:322/live", "sourceFingerprint: " + strings.Repeat("ab", 32)} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("effective config lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	want := Fingerprint(strings.Repeat("0a", 32))
+	for _, s := range []string{strings.Repeat("0a", 32), strings.Repeat("0A", 32), strings.Repeat("0A:", 31) + "0A"} {
+		if got, err := ParseFingerprint(s); err != nil || got != want {
+			t.Errorf("ParseFingerprint(%q) = %q, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"0a", strings.Repeat("0g", 32), strings.Repeat("0a", 33)} {
+		if _, err := ParseFingerprint(s); err == nil {
+			t.Errorf("ParseFingerprint(%q) accepted", s)
 		}
 	}
 }

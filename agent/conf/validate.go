@@ -65,6 +65,14 @@ func (p PathConf) Validate() error {
 	if p.ReadTimeout != nil && *p.ReadTimeout <= 0 {
 		return fmt.Errorf("readTimeout: must be positive")
 	}
+	if p.SourceFingerprint != "" {
+		if _, err := ParseFingerprint(string(p.SourceFingerprint)); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(strings.ToLower(string(p.Source)), "rtsps://") {
+			return fmt.Errorf("sourceFingerprint: only meaningful with an rtsps:// source")
+		}
+	}
 	return nil
 }
 

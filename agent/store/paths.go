@@ -20,6 +20,7 @@ type storedPath struct {
 	RTSPTransport              *string        `json:"rtspTransport,omitempty"`
 	ReadTimeout                *conf.Duration `json:"readTimeout,omitempty"`
 	MaxReaders                 *int           `json:"maxReaders,omitempty"`
+	SourceFingerprint          string         `json:"sourceFingerprint,omitempty"`
 }
 
 func toStored(p conf.PathConf) storedPath {
@@ -31,6 +32,7 @@ func toStored(p conf.PathConf) storedPath {
 		RTSPTransport:              p.RTSPTransport,
 		ReadTimeout:                p.ReadTimeout,
 		MaxReaders:                 p.MaxReaders,
+		SourceFingerprint:          string(p.SourceFingerprint),
 	}
 }
 
@@ -43,6 +45,7 @@ func (sp storedPath) conf() conf.PathConf {
 		RTSPTransport:              sp.RTSPTransport,
 		ReadTimeout:                sp.ReadTimeout,
 		MaxReaders:                 sp.MaxReaders,
+		SourceFingerprint:          conf.Fingerprint(sp.SourceFingerprint),
 	}
 }
 
