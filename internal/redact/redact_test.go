@@ -149,3 +149,21 @@ func TestEscapeUserinfo(t *testing.T) {
 		}
 	}
 }
+
+// The log writer runs JSON on every line: a typical line, a line with a
+// redacted source and error, and a line with nothing to look at.
+func BenchmarkJSON(b *testing.B) {
+	for _, c := range []struct{ name, line string }{
+		{"plain", `{"level":"info","component":"rtsp","path":"cam1","tracks":"H264","time":"2026-11-29T21:00:00Z","message":"source ready"}`},
+		{"source", `{"level":"warn","component":"paths","path":"cam1","error":"describe \"rtsp://admin:s3cr3t@10.0.0.64:554/Streaming/Channels/101?user=admin&password=x\": dial tcp 10.0.0.64:554: connect: connection refused","time":"2026-11-29T21:00:00Z","message":"source failed, retrying"}`},
+		{"quiet", `{"level":"debug","n":1,"time":"2026-11-29T21:00:00Z"}`},
+	} {
+		line := []byte(c.line)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				JSON(line)
+			}
+		})
+	}
+}
