@@ -14,9 +14,12 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+	"go.uber.org/goleak"
 
 	"github.com/camgate/camgate/internal/testcam"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // playSink counts packets and signals the first 10.
 type playSink struct {
