@@ -23,11 +23,12 @@
 //     holds " x://", or a user name ending in a space with a password
 //     beginning with "//", can thus be read as two URLs and be only partly
 //     masked; URL reads its input as one URL and has no such limit.
-//   - query values: name=value where name suggests a secret (see
-//     secretName) and follows '?', '&', ';', '#', a space, a quote or the
-//     start of the text. The value runs to the next "&name=" or
-//     ";name=", else to the end of the text; inside a quoted string (as
-//     url.Parse errors quote the URL) to the closing quote.
+//   - query values: name=value where name suggests a secret (the list is
+//     in query.go) and follows '?', '&', ';', '#', a space, a quote or the
+//     start of the text. The value may hold '&', ';', '#' and spaces: it
+//     runs to the next "&name=" or ";name=", else to the end of the
+//     text; inside a quoted string (as url.Parse errors quote the URL) to
+//     the closing quote.
 //   - quoted fragments: net/url errors quote pieces of the URL they
 //     refused (`invalid port ":pa" after host`); a quoted piece of a
 //     secret found in the same text is masked too.
@@ -39,7 +40,6 @@
 package redact
 
 import (
-	"errors"
 	"sort"
 	"strings"
 )
@@ -72,9 +72,8 @@ func Err(err error) error {
 	if err == nil {
 		return nil
 	}
-	var r *redacted
-	if errors.As(err, &r) && r == err {
-		return err
+	if r, ok := err.(*redacted); ok {
+		return r
 	}
 	return &redacted{err: err}
 }
