@@ -81,6 +81,7 @@ var refusedConfigs = []struct {
 	{"broker scheme", "uplink:\n  broker: http://broker\n", 2, "uplink.broker", "scheme"},
 	{"broker port", "uplink:\n  broker: tcp://broker:99999\n", 2, "uplink.broker", "port"},
 	{"broker without host", "uplink:\n  broker: tcp://\n", 2, "uplink.broker", "host"},
+	{"broker password with slash", "uplink:\n  broker: tcp://u:pw/x@broker:1883\n", 2, "uplink.broker", "u:***@broker"},
 	{"tls ca missing", "uplink:\n  broker: ssl://broker:8883\n  tls:\n    ca: /nonexistent/ca.pem\n", 4, "uplink.tls.ca", "ca.pem"},
 	{"tls cert without key", "uplink:\n  tls:\n    cert: /nonexistent/c.pem\n", 3, "uplink.tls.cert", "key"},
 	{"tls key without cert", "uplink:\n  tls:\n    key: /nonexistent/k.pem\n", 3, "uplink.tls.key", "cert"},

@@ -17,6 +17,7 @@ import (
 	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/hal"
 	clog "github.com/camgate/camgate/internal/log"
+	"github.com/camgate/camgate/internal/redact"
 )
 
 const usage = `camgate: edge agent for camera gateways
@@ -102,7 +103,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := loadConfig(file, os.Environ())
 	if err != nil {
-		fmt.Fprintln(stderr, "camgate: config:", err)
+		fmt.Fprintln(stderr, "camgate: config:", redact.Error(err))
 		return 1
 	}
 	out, err := cfg.Marshal()
@@ -132,7 +133,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	cfg, err := loadConfig(file, os.Environ())
 	if err != nil {
-		startFailure(asService, stderr, "camgate: config: "+err.Error())
+		startFailure(asService, stderr, "camgate: config: "+redact.Error(err))
 		return 1
 	}
 	logFile := cfg.Agent.LogFile

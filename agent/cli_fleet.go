@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/agent/conf"
+	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
 )
@@ -67,7 +68,7 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	rest = fs.Args()
 	cfg, err := conf.Load(*file, os.Environ())
 	if err != nil {
-		fmt.Fprintln(stderr, "camgate fleet: config:", err)
+		fmt.Fprintln(stderr, "camgate fleet: config:", redact.Error(err))
 		return 1
 	}
 	u := cfg.Uplink
@@ -100,7 +101,7 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	c, err := fleet.Dial(dctx, opts)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(stderr, "camgate fleet:", err)
+		fmt.Fprintln(stderr, "camgate fleet:", redact.Error(err))
 		return 1
 	}
 	defer c.Close()
@@ -111,7 +112,7 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "status":
 		st, err := c.Status(ctx, rest[0])
 		if err != nil {
-			fmt.Fprintln(stderr, "camgate fleet:", err)
+			fmt.Fprintln(stderr, "camgate fleet:", redact.Error(err))
 			return 1
 		}
 		printJSON(stdout, st)
@@ -124,7 +125,7 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer cancel()
 		r, err := c.Command(cctx, rest[0], rest[1], cmdArgs)
 		if err != nil {
-			fmt.Fprintln(stderr, "camgate fleet:", err)
+			fmt.Fprintln(stderr, "camgate fleet:", redact.Error(err))
 			return 1
 		}
 		printJSON(stdout, r)
@@ -142,7 +143,7 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return err
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintln(stderr, "camgate fleet:", err)
+			fmt.Fprintln(stderr, "camgate fleet:", redact.Error(err))
 			return 1
 		}
 		return 0
@@ -152,7 +153,7 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func fleetLs(ctx context.Context, c *fleet.Client, listen time.Duration, stdout, stderr io.Writer) int {
 	agents, err := c.Agents(ctx, listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "camgate fleet:", err)
+		fmt.Fprintln(stderr, "camgate fleet:", redact.Error(err))
 		return 1
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

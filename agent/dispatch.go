@@ -216,13 +216,16 @@ func (d *dispatcher) Call(ctx context.Context, name string, args json.RawMessage
 	if r.after != nil {
 		r.after()
 	}
-	return b, nil
+	// Results redact their secrets themselves (conf's types, streaming's
+	// path info); this pass catches what one of them forgot.
+	return redact.JSON(b), nil
 }
 
+// toWireError is the error shown to the fleet or an API client, redacted.
 func toWireError(err error) *uplink.Error {
 	var we *uplink.Error
 	if errors.As(err, &we) {
-		return we
+		return &uplink.Error{Code: we.Code, Message: redact.String(we.Message)}
 	}
 	return cmdErr(uplink.CodeInternal, "%s", redact.Error(err))
 }
@@ -240,7 +243,7 @@ func encodeReply(id, name string, result any, err error) []byte {
 		}
 	}
 	out, _ := json.Marshal(r)
-	return out
+	return redact.JSON(out)
 }
 
 // parseCommand reads the id first, so a reply can be sent for everything

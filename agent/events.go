@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/camgate/camgate/agent/store"
+	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/uplink"
@@ -168,15 +169,26 @@ func (o *outbox) Appended() <-chan struct{} { return o.st.OutboxSignal() }
 func (o *outbox) appendEvent(ev uplink.Event) {
 	o.append(uplink.KindEvents, func(seq uint64) ([]byte, error) {
 		ev.Seq = seq
-		return json.Marshal(ev)
+		return marshalRedacted(ev)
 	})
 }
 
 func (o *outbox) appendHealth(h uplink.Health) {
 	o.append(uplink.KindHealth, func(seq uint64) ([]byte, error) {
 		h.Seq = seq
-		return json.Marshal(h)
+		return marshalRedacted(h)
 	})
+}
+
+// marshalRedacted encodes what leaves the box. Health and events carry
+// redacted sources and errors already; this pass catches a detail that
+// was not.
+func marshalRedacted(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return redact.JSON(b), nil
 }
 
 func (o *outbox) append(kind string, build func(uint64) ([]byte, error)) {

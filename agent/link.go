@@ -61,7 +61,7 @@ func newLink(a *Agent) (*link, error) {
 			Logger:      a.log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("uplink %s: %w", redact.URL(string(cfg.Broker)), err)
+			return nil, fmt.Errorf("uplink %q: %w", redact.URL(string(cfg.Broker)), redact.Err(err))
 		}
 		l.client = c
 	}

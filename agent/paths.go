@@ -60,6 +60,9 @@ func pathConfig(d conf.PathDefaults, p conf.PathConf) streaming.PathConfig {
 	if p.SourceRetryMax != nil {
 		c.RetryMax = p.SourceRetryMax.D()
 	}
+	// Validated before: the error cannot happen; the value comes normalised.
+	fp, _ := conf.ParseFingerprint(string(p.SourceFingerprint))
+	c.SourceFingerprint = string(fp)
 	return c
 }
 

@@ -45,6 +45,11 @@ type PathConfig struct {
 	RunOnDemandRestart      bool
 	RunOnDemandStartTimeout time.Duration
 	RunOnDemandCloseAfter   time.Duration
+
+	// SourceFingerprint pins the certificate of an rtsps:// source: the
+	// lower-case hex SHA-256 of its DER. Empty: the certificate is
+	// verified against the system roots.
+	SourceFingerprint string
 }
 
 func (c PathConfig) withDefaults() PathConfig {

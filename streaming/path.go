@@ -82,7 +82,8 @@ func (p *path) newSource() source.Source {
 	case SourceDemo:
 		return source.Demo{}
 	default:
-		return &source.RTSP{URL: p.conf.Source, Transport: p.conf.RTSPTransport, ReadTimeout: p.conf.ReadTimeout}
+		return &source.RTSP{URL: p.conf.Source, Transport: p.conf.RTSPTransport, ReadTimeout: p.conf.ReadTimeout,
+			Fingerprint: p.conf.SourceFingerprint}
 	}
 }
 

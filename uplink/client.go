@@ -206,7 +206,7 @@ func New(opts Options) (*Client, error) {
 	}
 	secure, err := brokerScheme(opts.Broker)
 	if err != nil {
-		return nil, fmt.Errorf("new uplink %s: %w", redact.URL(opts.Broker), err)
+		return nil, fmt.Errorf("new uplink %q: %w", redact.URL(opts.Broker), err)
 	}
 	c := &Client{
 		opts:   opts,

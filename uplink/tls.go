@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+
+	"github.com/camgate/camgate/internal/redact"
 )
 
 // CheckBroker checks a broker URL as New does and tells whether it wants
-// TLS (and so the TLS files). The errors wrap ErrBadBroker and never hold
-// the URL (it may carry a password).
+// TLS (and so the TLS files). The errors wrap ErrBadBroker and show the
+// URL only redacted (it may carry a password).
 func CheckBroker(broker string) (tls bool, err error) {
 	return brokerScheme(broker)
 }
@@ -21,7 +23,7 @@ func CheckBroker(broker string) (tls bool, err error) {
 func brokerScheme(broker string) (secure bool, err error) {
 	u, err := url.Parse(broker)
 	if err != nil {
-		return false, fmt.Errorf("broker: not a URL: %w", ErrBadBroker)
+		return false, fmt.Errorf("broker %q is not a URL (percent-encode special characters of a password, or set uplink.password): %w", redact.URL(broker), ErrBadBroker)
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ws":

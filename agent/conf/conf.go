@@ -204,6 +204,11 @@ type PathConf struct {
 	RunOnDemandRestart      *bool     `yaml:"runOnDemandRestart,omitempty" json:"runOnDemandRestart,omitempty" origin:"file"`
 	RunOnDemandStartTimeout *Duration `yaml:"runOnDemandStartTimeout,omitempty" json:"runOnDemandStartTimeout,omitempty" origin:"file"`
 	RunOnDemandCloseAfter   *Duration `yaml:"runOnDemandCloseAfter,omitempty" json:"runOnDemandCloseAfter,omitempty" origin:"file"`
+
+	// SourceFingerprint pins an rtsps:// camera's certificate (hex SHA-256
+	// of its DER) instead of verifying it against the system roots; for
+	// self-signed cameras. Empty: verified as a web browser would.
+	SourceFingerprint Fingerprint `yaml:"sourceFingerprint,omitempty" json:"sourceFingerprint,omitempty"`
 }
 
 // Update configures agent.update (signed self-update with a trial).

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/camgate/camgate/configs"
+	"github.com/camgate/camgate/internal/redact"
 )
 
 // Error is a configuration error located in a file.
@@ -39,7 +40,9 @@ func (e *Error) Error() string {
 	if e.Key != "" {
 		b.WriteString(": " + e.Key)
 	}
-	b.WriteString(": " + e.Msg)
+	// Msg may quote a value of the file (yaml.v3 does); secrets in it are
+	// masked here, where every config error is rendered.
+	b.WriteString(": " + redact.String(e.Msg))
 	return b.String()
 }
 

@@ -152,6 +152,9 @@ var errorCases = []struct {
 	{"syntax", "rtsp: [\n", []string{"camgate.yml"}},
 	{"bad public key", "update:\n  publicKeys: [RWQnotakey]\n", []string{"update.publicKeys[0]", "not a minisign public key"}},
 	{"short trial", "update:\n  trialTimeout: 10ms\n", []string{":2", "update.trialTimeout"}},
+	{"bad fingerprint", "paths:\n  cam:\n    source: rtsps://cam/x\n    sourceFingerprint: abc\n", []string{":4", "paths.cam.sourceFingerprint", "64 hex digits"}},
+	{"fingerprint without rtsps", "paths:\n  cam:\n    source: rtsp://u:pw@cam/x\n    sourceFingerprint: " + strings.Repeat("ab", 32) + "\n", []string{":4", "paths.cam.sourceFingerprint", "rtsps://"}},
+	{"bad source scheme, query secret", "paths:\n  cam:\n    source: http://cam/x?user=admin&password=pw@x\n", []string{":3", "paths.cam.source", "password=***"}},
 }
 
 // keyPairs finds "source: source:" (Go's regexp has no backreference:
@@ -175,7 +178,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("error %q lacks %q", msg, w)
 				}
 			}
-			if strings.Contains(msg, "pw@") {
+			if strings.Contains(msg, "pw") {
 				t.Errorf("error leaks a password: %s", msg)
 			}
 			for _, m := range keyPairs.FindAllStringSubmatch(msg, -1) {
@@ -259,5 +262,53 @@ func TestKeyLines(t *testing.T) {
 	p = writeFile(t, "auth:\n  users:\n    - {user: any, permissions: [{action: read}]}\n    - {permissions: [{action: read}]}\n")
 	if _, err := Load(p, nil); err == nil || !strings.Contains(err.Error(), p+":4: auth.users[1].user: ") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Hostile passwords (userinfo and query) are taken as written and never
+// printed: the effective config shows them masked.
+func TestSecretsInSources(t *testing.T) {
+	fp := strings.Repeat("AB:", 31) + "AB"
+	p := writeFile(t, `paths:
+  q:
+    source: rtsp://10.0.0.5/live?user=admin&password=s3cr3t
+  h:
+    source: 'rtsps://admin:p a/s"<s@10.0.0.6:322/live'
+    sourceFingerprint: "`+fp+`"
+`)
+	c, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(c.Paths["h"].SourceFingerprint); got != strings.Repeat("ab", 32) {
+		t.Fatalf("fingerprint not normalised: %q", got)
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cr3t", "p a/s", `"<s`} {
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("%q in the effective config:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"password=***", "rtsps://admin:***@10.0.0.6:322/live", "sourceFingerprint: " + strings.Repeat("ab", 32)} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("effective config lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	want := Fingerprint(strings.Repeat("0a", 32))
+	for _, s := range []string{strings.Repeat("0a", 32), strings.Repeat("0A", 32), strings.Repeat("0A:", 31) + "0A"} {
+		if got, err := ParseFingerprint(s); err != nil || got != want {
+			t.Errorf("ParseFingerprint(%q) = %q, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"0a", strings.Repeat("0g", 32), strings.Repeat("0a", 33)} {
+		if _, err := ParseFingerprint(s); err == nil {
+			t.Errorf("ParseFingerprint(%q) accepted", s)
+		}
 	}
 }

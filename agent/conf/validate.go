@@ -69,6 +69,14 @@ func (p PathConf) Validate() error {
 	if p.RunOnDemandStartTimeout != nil && *p.RunOnDemandStartTimeout <= 0 {
 		return fmt.Errorf("runOnDemandStartTimeout: must be positive")
 	}
+	if p.SourceFingerprint != "" {
+		if _, err := ParseFingerprint(string(p.SourceFingerprint)); err != nil {
+			return fmt.Errorf("sourceFingerprint: %w", err)
+		}
+		if !strings.HasPrefix(strings.ToLower(string(p.Source)), "rtsps://") {
+			return fmt.Errorf("sourceFingerprint: only meaningful with an rtsps:// source")
+		}
+	}
 	return nil
 }
 
@@ -80,9 +88,11 @@ func ValidateSource(s string) error {
 	case "":
 		return fmt.Errorf("source: missing (rtsp://..., rtsps://..., publisher or demo)")
 	}
-	u, err := url.Parse(s)
+	// A password with characters url.Parse refuses (space, '/', '#', ...)
+	// is taken as written, as the RTSP source takes it.
+	u, err := url.Parse(redact.EscapeUserinfo(s))
 	if err != nil {
-		return fmt.Errorf("source: invalid URL %q", redact.String(s))
+		return fmt.Errorf("source: invalid URL %q", redact.URL(s))
 	}
 	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
 		return fmt.Errorf("source: unsupported %q (want rtsp://, rtsps://, publisher or demo)", redact.URL(s))

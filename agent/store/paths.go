@@ -23,6 +23,7 @@ type storedPath struct {
 	ReadTimeout                *conf.Duration `json:"readTimeout,omitempty"`
 	MaxReaders                 *int           `json:"maxReaders,omitempty"`
 	SourceRetryMax             *conf.Duration `json:"sourceRetryMax,omitempty"`
+	SourceFingerprint          string         `json:"sourceFingerprint,omitempty"`
 }
 
 func toStored(p conf.PathConf) storedPath {
@@ -35,6 +36,7 @@ func toStored(p conf.PathConf) storedPath {
 		ReadTimeout:                p.ReadTimeout,
 		MaxReaders:                 p.MaxReaders,
 		SourceRetryMax:             p.SourceRetryMax,
+		SourceFingerprint:          string(p.SourceFingerprint),
 	}
 }
 
@@ -48,6 +50,7 @@ func (sp storedPath) conf() conf.PathConf {
 		ReadTimeout:                sp.ReadTimeout,
 		MaxReaders:                 sp.MaxReaders,
 		SourceRetryMax:             sp.SourceRetryMax,
+		SourceFingerprint:          conf.Fingerprint(sp.SourceFingerprint),
 	}
 }
 

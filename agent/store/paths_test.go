@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ func fullPath() conf.PathConf {
 	on, tr, mr := false, "tcp", 3
 	d1, d2, d3, d4 := conf.Duration(5*time.Second), conf.Duration(7*time.Second), conf.Duration(9*time.Second), conf.Duration(2*time.Second)
 	return conf.PathConf{
-		Source:                     "rtsp://admin:s3cret@10.0.0.64:554/Streaming/Channels/101",
+		Source:                     "rtsps://admin:s3cret@10.0.0.64:554/Streaming/Channels/101",
 		SourceOnDemand:             &on,
 		SourceOnDemandStartTimeout: &d1,
 		SourceOnDemandCloseAfter:   &d2,
@@ -24,6 +25,7 @@ func fullPath() conf.PathConf {
 		ReadTimeout:                &d3,
 		MaxReaders:                 &mr,
 		SourceRetryMax:             &d4,
+		SourceFingerprint:          conf.Fingerprint(strings.Repeat("0f", 32)),
 	}
 }
 
@@ -56,7 +58,7 @@ func TestFleetPathRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, p) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
 	}
-	if string(got.Source) != "rtsp://admin:s3cret@10.0.0.64:554/Streaming/Channels/101" {
+	if string(got.Source) != "rtsps://admin:s3cret@10.0.0.64:554/Streaming/Channels/101" {
 		t.Fatalf("source lost its credentials: %q", got.Source)
 	}
 }

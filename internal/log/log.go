@@ -1,6 +1,10 @@
 // Package log builds the agent's zerolog logger: console or JSON, a level,
 // and optionally a size-rotated file. Components take a child logger with
 // a "component" field; nothing here is global.
+//
+// Every line passes through redact.JSON before it is formatted or
+// written: components redact what they log, and a URL or peer error that
+// slipped through unredacted is masked here all the same.
 package log
 
 import (
@@ -11,6 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/camgate/camgate/internal/redact"
 )
 
 // Options configure New. Zero values give info level console output on stderr.
@@ -64,7 +70,20 @@ func New(o Options) (zerolog.Logger, io.Closer, error) {
 		}
 		w = zerolog.MultiLevelWriter(w, fw)
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), closer, nil
+	return zerolog.New(Redacting(w)).Level(lvl).With().Timestamp().Logger(), closer, nil
+}
+
+// Redacting returns a writer for zerolog that masks secrets in each JSON
+// line (zerolog writes one event per Write) before passing it to w.
+func Redacting(w io.Writer) io.Writer { return redactWriter{w} }
+
+type redactWriter struct{ w io.Writer }
+
+func (r redactWriter) Write(p []byte) (int, error) {
+	if _, err := r.w.Write(redact.JSON(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func orDefault(v, d int) int {

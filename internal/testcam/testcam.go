@@ -1,9 +1,12 @@
 // Package testcam provides simulated RTSP cameras for tests: a real
 // gortsplib server on 127.0.0.1 sending an H.264 stream (a keyframe every
 // GOP frames), with controls to stop, restart, go silent and count clients.
+// With TLS set it is an RTSPS camera, which gortsplib serves with SRTP
+// (RTP/SAVP, keys by MIKEY).
 package testcam
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 )
 
 // Fake parameter sets of a 64x64 baseline stream; decoders are not involved.
@@ -32,6 +36,10 @@ type Camera struct {
 	GOP int
 	// FrameSize is the payload bytes of a non-IDR frame; an IDR is 4x.
 	FrameSize int
+	// TLS, when set, makes the camera serve rtsps:// only.
+	TLS *tls.Config
+	// User and Pass, when User is set, are required (Basic or Digest).
+	User, Pass string
 
 	t    testing.TB
 	addr string
@@ -46,6 +54,7 @@ type Camera struct {
 	readers  atomic.Int32
 	describe atomic.Int32
 	sessions atomic.Int32
+	secure   atomic.Int32
 }
 
 // New starts a camera on a free 127.0.0.1 port; it stops at test cleanup.
@@ -69,8 +78,16 @@ func New(t testing.TB, opts ...func(*Camera)) *Camera {
 	return c
 }
 
-// URL is the camera's stream URL, with user and pass when given.
-func (c *Camera) URL() string { return "rtsp://" + c.addr + "/stream" }
+// URL is the camera's stream URL: rtsps:// when TLS is set.
+func (c *Camera) URL() string {
+	if c.TLS != nil {
+		return "rtsps://" + c.addr + "/stream"
+	}
+	return "rtsp://" + c.addr + "/stream"
+}
+
+// SecureReaders counts PLAY requests of sessions set up with SRTP.
+func (c *Camera) SecureReaders() int { return int(c.secure.Load()) }
 
 // Addr is host:port.
 func (c *Camera) Addr() string { return c.addr }
@@ -96,7 +113,7 @@ func (c *Camera) Start() error {
 		return errors.New("already running")
 	}
 	h := &handler{c: c}
-	srv := &gortsplib.Server{Handler: h, RTSPAddress: c.addr}
+	srv := &gortsplib.Server{Handler: h, RTSPAddress: c.addr, TLSConfig: c.TLS}
 	var err error
 	for i := 0; i < 50; i++ { // the port may linger briefly after a stop
 		if err = srv.Start(); err == nil {
@@ -186,7 +203,10 @@ type handler struct {
 	stream atomic.Pointer[gortsplib.ServerStream]
 }
 
-func (h *handler) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if u := h.c.User; u != "" && !ctx.Conn.VerifyCredentials(ctx.Request, u, h.c.Pass) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	st := h.stream.Load()
 	if st == nil {
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
@@ -195,7 +215,10 @@ func (h *handler) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Respo
 	return &base.Response{StatusCode: base.StatusOK}, st, nil
 }
 
-func (h *handler) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if u := h.c.User; u != "" && !ctx.Conn.VerifyCredentials(ctx.Request, u, h.c.Pass) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	st := h.stream.Load()
 	if st == nil {
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
@@ -203,8 +226,11 @@ func (h *handler) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *
 	return &base.Response{StatusCode: base.StatusOK}, st, nil
 }
 
-func (h *handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	h.c.readers.Add(1)
+	if ctx.Session.SetuppedSecure() {
+		h.c.secure.Add(1)
+	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 

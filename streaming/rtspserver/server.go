@@ -393,7 +393,7 @@ func (s *Server) acquireError(path string, err error) (*base.Response, error) {
 	case errors.Is(err, streaming.ErrStartTimeout):
 		s.log.Warn().Str("path", path).Str("error", redact.Error(err)).Msg("source did not start")
 	}
-	return status(code), fmt.Errorf("path %q: %s", path, redact.Error(err))
+	return status(code), fmt.Errorf("path %q: %w", path, redact.Err(err))
 }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.

@@ -4,6 +4,11 @@
 // A Source runs until its context ends or it fails; it never retries by
 // itself. Retrying, backoff and reader bookkeeping belong to the path that
 // owns it. Sources know nothing of paths: they talk to a Sink.
+//
+// An rtsps:// camera is verified like a web server (system roots, the
+// URL's host) unless its certificate is pinned by fingerprint; a refused
+// certificate fails the source with a *CertificateError that names the
+// fingerprint to pin. Errors never carry the camera's credentials.
 package source
 
 import (

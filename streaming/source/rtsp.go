@@ -2,7 +2,7 @@ package source
 
 import (
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"time"
@@ -18,7 +18,9 @@ import (
 
 // RTSP pulls a camera (or any RTSP server) with gortsplib's client.
 type RTSP struct {
-	// URL is rtsp:// or rtsps://, credentials included.
+	// URL is rtsp:// or rtsps://, credentials included. A password with
+	// characters url.Parse refuses is read up to the last '@' (see
+	// redact.EscapeUserinfo).
 	URL string
 	// Transport is automatic (UDP, falling back to TCP), tcp, udp or
 	// multicast; default automatic.
@@ -26,6 +28,15 @@ type RTSP struct {
 	// ReadTimeout is how long the camera may stay silent before it counts
 	// as lost; default 10 s.
 	ReadTimeout time.Duration
+	// Fingerprint pins the certificate of an rtsps:// camera: the
+	// lower-case hex SHA-256 of its leaf certificate (DER), MediaMTX's
+	// sourceFingerprint. When set, that certificate is trusted whatever
+	// its issuer, names and dates, and no other. Default: none, the
+	// certificate must verify against RootCAs for the URL's host.
+	Fingerprint string
+	// RootCAs verifies rtsps:// certificates when no Fingerprint is set;
+	// default nil: the system roots.
+	RootCAs *x509.CertPool
 }
 
 func (s *RTSP) client(u *base.URL) (*gortsplib.Client, error) {
@@ -33,9 +44,7 @@ func (s *RTSP) client(u *base.URL) (*gortsplib.Client, error) {
 		Scheme:      u.Scheme,
 		Host:        u.Host,
 		ReadTimeout: s.ReadTimeout,
-		// Cameras on a plant LAN rarely carry certificates a box can verify;
-		// rtsps is used for transport privacy, as NVRs do.
-		TLSConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+		TLSConfig:   s.tlsConfig(),
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 10 * time.Second
@@ -59,16 +68,16 @@ func (s *RTSP) client(u *base.URL) (*gortsplib.Client, error) {
 
 // Run implements Source.
 func (s *RTSP) Run(ctx context.Context, sink Sink) error {
-	u, err := base.ParseURL(s.URL)
+	u, err := base.ParseURL(redact.EscapeUserinfo(s.URL))
 	if err != nil {
-		return fmt.Errorf("parse source URL %s: %s", redact.URL(s.URL), redact.Error(err))
+		return fmt.Errorf("parse source URL %q: %w", redact.URL(s.URL), redact.Err(err))
 	}
 	c, err := s.client(u)
 	if err != nil {
 		return err
 	}
 	if err := c.Start2(); err != nil {
-		return fmt.Errorf("start rtsp client: %s", redact.Error(err))
+		return fmt.Errorf("start rtsp client: %w", redact.Err(err))
 	}
 	// The client's requests block up to ReadTimeout; closing it is how a
 	// cancelled context interrupts them.
@@ -93,7 +102,7 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 		return s.fail(ctx, "describe", err)
 	}
 	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		return s.fail(ctx, "setup", err)
+		return s.fail(ctx, "setup", srtpHint(u, desc, err))
 	}
 	if err := sink.Ready(desc); err != nil {
 		return err
@@ -132,10 +141,13 @@ func (s *RTSP) Probe(ctx context.Context) error {
 }
 
 // fail turns the client's error into one without credentials, or ctx.Err()
-// when the error is only the consequence of cancellation.
+// when the error is only the consequence of cancellation. An untrusted
+// rtsps certificate becomes a *CertificateError naming the fingerprint to
+// pin.
 func (s *RTSP) fail(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%s %s: %s", op, redact.URL(s.URL), redact.Error(err))
+	err = certificateError(err)
+	return fmt.Errorf("%s %q: %w", op, redact.URL(s.URL), redact.Err(err))
 }

@@ -68,7 +68,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	u, err := url.Parse(opts.Broker)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: bad broker url", redact.URL(opts.Broker))
+		return nil, fmt.Errorf("dial %q: bad broker url", redact.URL(opts.Broker))
 	}
 	switch u.Scheme {
 	case "ssl", "tls", "mqtts", "wss":
@@ -87,10 +87,10 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	case <-ctx.Done():
 		<-tok.Done()
 		c.mqtt.Disconnect(0)
-		return nil, fmt.Errorf("dial %s: %w", redact.URL(opts.Broker), ctx.Err())
+		return nil, fmt.Errorf("dial %q: %w", redact.URL(opts.Broker), ctx.Err())
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("dial %s: %w", redact.URL(opts.Broker), err)
+		return nil, fmt.Errorf("dial %q: %w", redact.URL(opts.Broker), redact.Err(err))
 	}
 	return c, nil
 }
