@@ -60,11 +60,11 @@ func (s *Server) mayRead(r *http.Request, path string) bool {
 	if s.o.Auth == nil {
 		return true
 	}
-	ip := remoteIP(r)
+	ip := auth.RemoteIP(r)
 	if s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: ip, Proto: "whep"}) == nil {
 		return true
 	}
-	user, pass := credentials(r)
+	user, pass := auth.HTTPCredentials(r)
 	return user != "" && s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: ip, Proto: "whep", User: user, Pass: pass}) == nil
 }
 
