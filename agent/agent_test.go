@@ -53,6 +53,8 @@ rtsp:
   transports: [tcp]
 webrtc:
   address: ""
+hls:
+  address: ""
 api:
   address: ""
 uplink:

@@ -126,6 +126,9 @@ type Stats struct {
 	Connects        uint64 // successful connects since start
 	Published       uint64 // outbox messages acknowledged by the broker
 	CommandsDropped uint64 // commands dropped because Commands() was full
+	// LastPublished is when the broker last acknowledged an outbox
+	// message; zero before the first.
+	LastPublished time.Time
 }
 
 // Client is the agent's MQTT uplink. Create it with New and run it with Run.
@@ -142,6 +145,7 @@ type Client struct {
 	connected       atomic.Bool
 	connects        atomic.Uint64
 	published       atomic.Uint64
+	lastPublished   atomic.Int64 // unix nanoseconds; 0: never
 	commandsDropped atomic.Uint64
 }
 
@@ -218,7 +222,15 @@ func (c *Client) Stats() Stats {
 		Connects:        c.connects.Load(),
 		Published:       c.published.Load(),
 		CommandsDropped: c.commandsDropped.Load(),
+		LastPublished:   unixNanoTime(c.lastPublished.Load()),
 	}
+}
+
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // onCommand runs on paho's goroutine: copy and hand off, never block.

@@ -38,9 +38,11 @@ type PathLister interface {
 // Authenticator checks a request; *auth.Authenticator satisfies it and
 // reports refusals itself. auth.ErrThrottled means 429 and auth.ErrBusy
 // 503, both with Retry-After; any other error 401, so the player asks for
-// (other) credentials.
+// (other) credentials. Permits decides what the index and the console
+// show: a permission the client lacks is not a failed login there.
 type Authenticator interface {
 	CheckContext(ctx context.Context, r auth.Request) error
+	Permits(ctx context.Context, r auth.Request) (bool, error)
 }
 
 // maxBody bounds WHEP request bodies.
@@ -260,6 +262,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p := strings.TrimPrefix(r.URL.Path, "/")
+	if p == "~status" { // "~" is in no path name
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		s.serveStatus(w, r)
+		return
+	}
 	if p == "" {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			httpError(w, http.StatusMethodNotAllowed, "method not allowed")
