@@ -294,7 +294,19 @@
 
     after(ms, f) { const my = this.gen; this.timers.push(setTimeout(() => { if (my === this.gen) f(); }, ms)); }
 
-    start() { this.stopped = false; this.webrtc(); }
+    // start plays, over WebRTC first or, with transport 'hls', over HLS
+    // straight away.
+    start(transport) {
+      this.stopped = false;
+      this.startAt = performance.now();
+      if (transport === 'hls' && this.hlsPort) {
+        this.why = 'HLS asked for';
+        this.whyCodec = false;
+        this.startHLS();
+        return;
+      }
+      this.webrtc();
+    }
 
     stop() { this.stopped = true; this.teardown(); this.transport = ''; }
 
