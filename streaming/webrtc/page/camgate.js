@@ -153,11 +153,13 @@
         v.play().catch(() => {});
         return;
       }
+      // Play about a quarter of a second behind the newest part: faster
+      // while further behind, a jump when far behind.
       const lag = end - v.currentTime;
-      if (lag > 3) {
-        v.currentTime = end - 0.5;
+      if (lag > 2) {
+        v.currentTime = end - 0.3;
       } else {
-        v.playbackRate = lag > 0.8 ? 1.25 : (lag < 0.4 ? 1 : v.playbackRate);
+        v.playbackRate = lag > 0.5 ? 1.5 : (lag < 0.25 ? 1 : v.playbackRate);
       }
     }
 
