@@ -20,7 +20,10 @@ func TestConsoleStatus(t *testing.T) {
 	})
 	publish(t, m, "vault", spsBaseline, false)
 	boxCalls := 0
-	box := func(context.Context) Box { boxCalls++; return Box{Version: "9.9", Uplink: &BoxUplink{Broker: "tcp://fleet:1883"}} }
+	box := func(context.Context) Box {
+		boxCalls++
+		return Box{Version: "9.9", Uplink: &BoxUplink{Broker: "tcp://fleet:1883"}}
+	}
 	users := func(anyReads string) []auth.User {
 		u := []auth.User{
 			{Name: "ops", Pass: "s3cret", Permissions: []auth.Permission{{Action: auth.ActionRead}}},
