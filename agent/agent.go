@@ -25,6 +25,7 @@ import (
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/exec"
+	"github.com/camgate/camgate/streaming/hls"
 	"github.com/camgate/camgate/streaming/rtspserver"
 	"github.com/camgate/camgate/streaming/webrtc"
 )
@@ -56,6 +57,8 @@ type Agent struct {
 	paths  *streaming.Manager
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
+	hls    *hls.Server    // nil when hls.address is empty
+	box    *boxStatus     // the console's figures of the box
 	link   *link          // fleet side: events, uplink, commands, local API
 	update *update.Updater
 
@@ -179,11 +182,30 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	}
 	a.rtsp = rtspserver.New(ro, a.paths, a.auth)
 
+	if c := cfg.HLS; c.Address != "" {
+		// New binds its listener; Run closes it.
+		a.hls, err = hls.New(hls.Options{
+			Address: c.Address, Paths: a.paths, Auth: a.auth,
+			MaxConns: c.MaxConnections, MaxConnsPerIP: c.MaxConnectionsPerIP, Logger: a.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("hls: %w", err)
+		}
+	}
 	if cfg.WebRTC.Address != "" {
 		wo := webrtcOptions(cfg.WebRTC)
 		wo.Paths, wo.Lister, wo.Auth, wo.Logger = a.paths, a.paths, a.auth, a.log
+		wo.RTSPPort = port(cfg.RTSP.Address)
+		if a.hls != nil {
+			wo.HLSPort = port(a.hls.Addr().String())
+		}
+		a.box = newBoxStatus(a)
+		wo.Box = a.box.get
 		// New binds its sockets; Run closes them.
 		if a.webrtc, err = webrtc.New(wo); err != nil {
+			if a.hls != nil {
+				a.hls.Close()
+			}
 			return nil, fmt.Errorf("webrtc: %w", err)
 		}
 	}
@@ -212,6 +234,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.webrtc != nil {
 			_ = a.webrtc.Close()
 		}
+		if a.hls != nil {
+			a.hls.Close()
+		}
 		return err
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
@@ -219,6 +244,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.update.Run(gctx) })
 	if a.webrtc != nil {
 		g.Go(func() error { return a.webrtc.Run(gctx) })
+	}
+	if a.hls != nil {
+		g.Go(func() error { return a.hls.Run(gctx) })
 	}
 	// A listener that ends by itself ends Run with an error: the process
 	// exits non-zero and the service manager restarts it.
@@ -279,6 +307,9 @@ func (a *Agent) listenerStats() []guard.Stats {
 	out := []guard.Stats{a.rtsp.ListenerStats()}
 	if a.webrtc != nil {
 		out = append(out, a.webrtc.ListenerStats()...)
+	}
+	if a.hls != nil {
+		out = append(out, a.hls.ListenerStats())
 	}
 	if a.cfg.API.Address != "" {
 		if s := a.link.api.Load(); s != nil {

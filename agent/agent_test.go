@@ -56,6 +56,8 @@ rtsp:
   transports: [tcp]
 webrtc:
   address: ""
+hls:
+  address: ""
 api:
   address: ""
 uplink:

@@ -44,6 +44,9 @@ type healthSource struct {
 	// pending returns the WHEP sessions waiting to connect and the offers
 	// refused for it; nil without WebRTC.
 	pending func() (int, uint64)
+	// hlsMuxers returns the paths being muxed into LL-HLS (each is one
+	// reader of its path); nil without HLS.
+	hlsMuxers func() int
 }
 
 // snapshot reads every figure now. A figure that cannot be read is left
@@ -286,6 +289,10 @@ func (h *healthSource) listenerMetrics() []api.Family {
 			}
 		}
 		families = append(families, up, open, errs, refused)
+	}
+	if h.hlsMuxers != nil {
+		families = append(families, api.Family{Name: "camgate_hls_muxers", Help: "Paths being muxed into LL-HLS now (each counts as one reader of its path).",
+			Type: api.Gauge, Samples: []api.Sample{{Value: float64(h.hlsMuxers())}}})
 	}
 	if h.pending != nil {
 		n, ref := h.pending()

@@ -33,6 +33,8 @@ rtsp:
   transports: [tcp]
 webrtc:
   address: ""
+hls:
+  address: ""
 api:
   address: %s
 uplink:

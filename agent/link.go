@@ -85,6 +85,9 @@ func (l *link) Run(ctx context.Context) error {
 	if a.webrtc != nil {
 		l.health.pending = a.webrtc.PendingStats
 	}
+	if a.hls != nil {
+		l.health.hlsMuxers = a.hls.Muxers
+	}
 	if l.client != nil {
 		l.health.link = l.client
 	}

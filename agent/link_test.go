@@ -35,6 +35,8 @@ rtsp:
   transports: [tcp]
 webrtc:
   address: ""
+hls:
+  address: ""
 api:
   address: %s
 uplink:

@@ -165,6 +165,9 @@ type Stats struct {
 	CommandsQueued   int    // commands waiting to be taken from Commands() or Busy()
 	CommandsBusy     uint64 // commands handed to Busy() because the queue was full
 	CommandsDeferred uint64 // commands left with the broker for a later session
+	// LastPublished is when the broker last acknowledged an outbox
+	// message; zero before the first.
+	LastPublished time.Time
 }
 
 // Client is the agent's MQTT uplink. Create it with New and run it with Run.
@@ -195,6 +198,7 @@ type Client struct {
 	published        atomic.Uint64
 	commandsBusy     atomic.Uint64
 	commandsDeferred atomic.Uint64
+	lastPublished    atomic.Int64 // unix nanoseconds; 0: never
 }
 
 // New checks the options and prepares the client; it does not connect.
@@ -317,7 +321,15 @@ func (c *Client) Stats() Stats {
 		CommandsQueued:   c.inbox.len(),
 		CommandsBusy:     c.commandsBusy.Load(),
 		CommandsDeferred: c.commandsDeferred.Load(),
+		LastPublished:    unixNanoTime(c.lastPublished.Load()),
 	}
+}
+
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // onCommand runs on paho's goroutine, which also reads the broker's

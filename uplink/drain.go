@@ -102,6 +102,9 @@ func (c *Client) drain(ctx context.Context, stopping <-chan struct{}) error {
 			return err
 		}
 		c.published.Add(uint64(len(acked)))
+		if len(acked) > 0 {
+			c.lastPublished.Store(time.Now().UnixNano())
+		}
 		if failed != nil {
 			return failed
 		}

@@ -14,6 +14,7 @@ type Config struct {
 	Agent        Agent               `yaml:"agent" json:"agent"`
 	RTSP         RTSP                `yaml:"rtsp" json:"rtsp"`
 	WebRTC       WebRTC              `yaml:"webrtc" json:"webrtc"`
+	HLS          HLS                 `yaml:"hls" json:"hls"`
 	API          API                 `yaml:"api" json:"api"`
 	Uplink       Uplink              `yaml:"uplink" json:"uplink"`
 	Auth         Auth                `yaml:"auth" json:"auth"`
@@ -77,6 +78,20 @@ type WebRTC struct {
 	// connected (each holds a peer connection until its handshake timeout,
 	// 10 s); further offers get 503 at once. Default 64; 0 = no cap.
 	MaxPendingSessions int `yaml:"maxPendingSessions" json:"maxPendingSessions"`
+}
+
+// HLS is the LL-HLS server section.
+type HLS struct {
+	// Address serves LL-HLS at /<path>/index.m3u8; "" turns HLS off.
+	// Default ":8888" (MediaMTX's port and URL shape).
+	Address string `yaml:"address" json:"address"`
+	// MaxConnections bounds the HTTP connections open at once; the excess
+	// gets 503 at once. Default 256; 0 = no cap.
+	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+	// MaxConnectionsPerIP bounds those from one client address; an LL-HLS
+	// player keeps two or three open per stream (an NVR reading 24 cameras
+	// about 64). The excess gets 429. Default 64; 0 = no cap.
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP" json:"maxConnectionsPerIP"`
 }
 
 // ICEServer is a STUN or TURN server.

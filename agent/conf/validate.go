@@ -179,6 +179,9 @@ func (c *Config) listeners() []listener {
 			ls = append(ls, listener{"webrtc.iceTCPMuxAddress", "tcp", w.ICETCPMuxAddress})
 		}
 	}
+	if c.HLS.Address != "" {
+		ls = append(ls, listener{"hls.address", "tcp", c.HLS.Address})
+	}
 	if c.API.Address != "" {
 		ls = append(ls, listener{"api.address", "tcp", c.API.Address})
 	}
@@ -328,6 +331,9 @@ func (c *Config) Validate() error {
 	}
 	// webrtc.iceServers are checked by the WebRTC server's own rule (the
 	// agent adds it to Load).
+	if err := validateAddr("hls.address", c.HLS.Address, true); err != nil {
+		return err
+	}
 	if err := validateAddr("api.address", c.API.Address, true); err != nil {
 		return err
 	}
@@ -341,6 +347,7 @@ func (c *Config) Validate() error {
 		{"rtsp.maxConnections", c.RTSP.MaxConnections}, {"rtsp.maxConnectionsPerIP", c.RTSP.MaxConnectionsPerIP},
 		{"webrtc.maxConnections", c.WebRTC.MaxConnections}, {"webrtc.maxConnectionsPerIP", c.WebRTC.MaxConnectionsPerIP},
 		{"webrtc.maxPendingSessions", c.WebRTC.MaxPendingSessions},
+		{"hls.maxConnections", c.HLS.MaxConnections}, {"hls.maxConnectionsPerIP", c.HLS.MaxConnectionsPerIP},
 		{"api.maxConnections", c.API.MaxConnections}, {"api.maxConnectionsPerIP", c.API.MaxConnectionsPerIP},
 	} {
 		if lim.n < 0 {

@@ -59,8 +59,8 @@ func BuildAgent(dir string, race bool) (string, error) {
 }
 
 // AgentOptions describe one camgate process. Zero ports are picked free on
-// 127.0.0.1. WebRTC, the API and the uplink are off unless Sections turns
-// them on.
+// 127.0.0.1. WebRTC, HLS, the API and the uplink are off unless Sections
+// turns them on.
 type AgentOptions struct {
 	Bin string // camgate binary (required)
 	Dir string // config file, logs and (by default) dataDir live here (required)
@@ -136,6 +136,7 @@ func WriteAgentConfig(o *AgentOptions) (string, error) {
 			"rtcpAddress": "127.0.0.1:" + strconv.Itoa(o.RTPPort+1),
 		},
 		"webrtc": {"address": ""},
+		"hls":    {"address": ""},
 		"api":    {"address": ""},
 		"uplink": {"broker": ""},
 	}

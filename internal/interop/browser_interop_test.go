@@ -69,6 +69,9 @@ type browserState struct {
 	Codec         string  `json:"codec"`
 	FirstFrameMs  float64 `json:"firstFrameMs"`
 	Status        string  `json:"status"`
+	Transport     string  `json:"transport"`
+	// StartFirstFrameMs is from the player's start, whatever the transport.
+	StartFirstFrameMs float64 `json:"startFirstFrameMs"`
 }
 
 type playResult struct {

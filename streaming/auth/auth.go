@@ -302,6 +302,34 @@ func (a *Authenticator) CheckContext(ctx context.Context, r Request) error {
 	return ErrDenied
 }
 
+// Permits is CheckContext for deciding what to show rather than what to
+// grant (the console lists the paths a client may read, on every poll).
+// A request no entry of its user would allow (a reader's credentials
+// asked about a path it may not read, or about the API) is not a failed
+// login: it is neither counted towards the address's throttle nor
+// reported, and costs no password check. A wrong password for an entry
+// that would allow it is a failed login, as for CheckContext, which
+// gives the error then.
+func (a *Authenticator) Permits(ctx context.Context, r Request) (bool, error) {
+	for i := range a.users {
+		u := &a.users[i]
+		if u.name == "any" && u.allows(r.Action, r.Path) && u.fromAllowed(r.IP) {
+			return true, nil
+		}
+	}
+	if r.User == "" {
+		return false, nil
+	}
+	for i := range a.users {
+		u := &a.users[i]
+		if u.name == r.User && u.name != "any" && u.allows(r.Action, r.Path) && u.fromAllowed(r.IP) {
+			err := a.CheckContext(ctx, r)
+			return err == nil, err
+		}
+	}
+	return false, nil
+}
+
 // addrOf converts ip for the throttle and reports; nil is the zero Addr.
 func addrOf(ip net.IP) netip.Addr {
 	a, _ := netip.AddrFromSlice(ip)

@@ -52,9 +52,29 @@ type UnsupportedCodecsError struct {
 }
 
 func (e *UnsupportedCodecsError) Error() string {
-	return "no track the player can decode: the stream has " + listOrNone(e.Stream) +
+	msg := "no track the player can decode: the stream has " + listOrNone(e.Stream) +
 		"; this player accepts " + listOrNone(e.Offered) +
 		" (camgate sends H264, H265 when offered, Opus, PCMU and PCMA over webrtc)"
+	if e.videoNoBrowserPlays() {
+		msg += ". Browsers play H.264: publish H.264, e.g. add -c:v libx264 to the ffmpeg command, or set the camera's encoder to H.264"
+	}
+	return msg
+}
+
+// videoNoBrowserPlays tells whether the stream's video is only in codecs
+// that no browser decodes from camgate (the MPEG-4 Part 2 that ffmpeg
+// sends by default to an rtsp:// output, M-JPEG, ...).
+func (e *UnsupportedCodecsError) videoNoBrowserPlays() bool {
+	other := false
+	for _, c := range e.Stream {
+		switch c {
+		case "H264", "H265":
+			return false
+		case "MPEG-4 Video", "M-JPEG", "MPEG-1/2 Video", "VP8", "VP9", "AV1":
+			other = true
+		}
+	}
+	return other
 }
 
 func listOrNone(s []string) string {

@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -46,6 +47,16 @@ type Options struct {
 	Lister PathLister
 	// Auth checks credentials; nil allows everybody.
 	Auth Authenticator
+
+	// HLSPort is the port of the LL-HLS server (hls.address) the pages
+	// fall back to when WebRTC yields no picture, and link; 0 = no HLS.
+	HLSPort int
+	// RTSPPort is the RTSP server's port, for the console's copyable
+	// URLs; 0 = none shown.
+	RTSPPort int
+	// Box returns the box's own figures for the console; nil = none
+	// shown. It is called at most once per console poll (2 s).
+	Box func(ctx context.Context) Box
 
 	// HandshakeTimeout bounds ICE plus DTLS after the answer; default 10s.
 	HandshakeTimeout time.Duration

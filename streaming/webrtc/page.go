@@ -13,68 +13,97 @@ import (
 )
 
 // The pages are filled by plain string replacement of one placeholder
-// each, every value HTML-escaped. html/template would do the same for two
-// placeholders, but linking it (through text/template's reflection on
+// each, every value HTML-escaped. html/template would do the same for a
+// few placeholders, but linking it (through text/template's reflection on
 // method names) keeps every exported method of the program in the binary:
 // 2.9 MB more executable and about 2 MB more resident memory at rest.
+//
+// camgate.js, the players both pages share (WebRTC with the LL-HLS
+// fallback), is inlined into each: a page is one request and needs
+// nothing from anywhere else.
 var (
 	//go:embed page/player.html
 	playerPage string
 	//go:embed page/index.html
 	indexPage string
+	//go:embed page/camgate.js
+	camgateJS string
 )
 
-func writePage(w http.ResponseWriter, body string) {
+// pageConf is what the pages need to know of the box's other listeners.
+type pageConf struct {
+	hlsPort, rtspPort int
+}
+
+func (s *Server) pageConf() pageConf { return pageConf{hlsPort: s.o.HLSPort, rtspPort: s.o.RTSPPort} }
+
+// fill replaces the placeholders every page has.
+func (c pageConf) fill(page string) string {
+	page = strings.Replace(page, "{{camgate.js}}", camgateJS, 1)
+	page = strings.ReplaceAll(page, "{{hlsPort}}", strconv.Itoa(c.hlsPort))
+	return strings.ReplaceAll(page, "{{rtspPort}}", strconv.Itoa(c.rtspPort))
+}
+
+func (s *Server) writePage(w http.ResponseWriter, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	// Scripts and styles are inline and nothing is loaded from elsewhere.
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src 'self'")
+	// Scripts and styles are inline and nothing is loaded from elsewhere,
+	// except the LL-HLS fallback from the HLS port of whatever host the
+	// browser used.
+	hls := ""
+	if p := s.o.HLSPort; p > 0 {
+		hls = " http://*:" + strconv.Itoa(p)
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:"+hls+"; connect-src 'self'"+hls)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write([]byte(body))
 }
 
 func (s *Server) servePlayer(w http.ResponseWriter, _ *http.Request, name string) {
-	writePage(w, renderPlayer(name))
+	s.writePage(w, renderPlayer(name, s.pageConf()))
 }
 
 // serveIndex lists the paths the client may read, and only those: a
 // client that may read none gets the page of a box without paths.
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
-	var paths []streaming.PathInfo
-	if s.o.Lister != nil {
-		for _, p := range s.o.Lister.Paths() {
-			if !strings.HasPrefix(p.Name, "~") && p.Name != "all_others" && s.mayRead(r, p.Name) {
-				paths = append(paths, p)
-			}
-		}
-	}
-	writePage(w, renderIndex(paths))
+	s.writePage(w, renderIndex(s.readablePaths(r), s.pageConf()))
 }
 
-// mayRead tells whether the request may read path: anonymously first, so
-// that credentials (a password hash to check) are tried only on paths
-// that need them.
-func (s *Server) mayRead(r *http.Request, path string) bool {
-	if s.o.Auth == nil {
+// listing decides, for one request, what it may read: anonymously first,
+// so that credentials (a password hash to check) are tried only on paths
+// that need them, and no more once they proved wrong.
+type listing struct {
+	s        *Server
+	r        *http.Request
+	credsBad bool
+}
+
+func (l *listing) mayRead(path string) bool {
+	if l.s.o.Auth == nil {
 		return true
 	}
-	ip := remoteIP(r)
-	if s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: ip, Proto: "whep"}) == nil {
-		return true
+	req := auth.HTTPRequest(l.r, auth.ActionRead, path, "whep")
+	if l.credsBad {
+		req.User, req.Pass = "", ""
 	}
-	user, pass := credentials(r)
-	return user != "" && s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: ip, Proto: "whep", User: user, Pass: pass}) == nil
+	ok, err := l.s.o.Auth.Permits(l.r.Context(), req)
+	if err != nil {
+		l.credsBad = true
+	}
+	return ok
 }
 
 // renderPlayer fills the player page for the path name.
-func renderPlayer(name string) string {
-	return strings.ReplaceAll(playerPage, "{{path}}", html.EscapeString(name))
+func renderPlayer(name string, c pageConf) string {
+	return c.fill(strings.ReplaceAll(playerPage, "{{path}}", html.EscapeString(name)))
 }
 
-// renderIndex fills the index page with a table of paths.
-func renderIndex(paths []streaming.PathInfo) string {
+// renderIndex fills the console with a table of paths, which its script
+// replaces with the camera wall (the table is what a browser without
+// scripts shows).
+func renderIndex(paths []streaming.PathInfo, c pageConf) string {
 	var b strings.Builder
 	if len(paths) == 0 {
 		b.WriteString("<p>No paths.</p>")
@@ -92,5 +121,5 @@ func renderIndex(paths []streaming.PathInfo) string {
 		}
 		b.WriteString("</table>")
 	}
-	return strings.Replace(indexPage, "{{paths}}", b.String(), 1)
+	return c.fill(strings.Replace(indexPage, "{{paths}}", b.String(), 1))
 }

@@ -3,7 +3,6 @@ package webrtc
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,9 +38,11 @@ type PathLister interface {
 // Authenticator checks a request; *auth.Authenticator satisfies it and
 // reports refusals itself. auth.ErrThrottled means 429 and auth.ErrBusy
 // 503, both with Retry-After; any other error 401, so the player asks for
-// (other) credentials.
+// (other) credentials. Permits decides what the index and the console
+// show: a permission the client lacks is not a failed login there.
 type Authenticator interface {
 	CheckContext(ctx context.Context, r auth.Request) error
+	Permits(ctx context.Context, r auth.Request) (bool, error)
 }
 
 // maxBody bounds WHEP request bodies.
@@ -262,6 +262,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p := strings.TrimPrefix(r.URL.Path, "/")
+	if p == "~status" { // "~" is in no path name
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		s.serveStatus(w, r)
+		return
+	}
 	if p == "" {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			httpError(w, http.StatusMethodNotAllowed, "method not allowed")
@@ -323,64 +331,15 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	_, _ = io.WriteString(w, msg+"\n")
 }
 
-// credentials reads HTTP Basic or Bearer credentials; the header is never
-// logged. A bearer token is "user:pass", plain or base64, as for RTSP.
-func credentials(r *http.Request) (user, pass string) {
-	a := r.Header.Get("Authorization")
-	scheme, rest, ok := strings.Cut(a, " ")
-	if !ok {
-		return "", ""
-	}
-	rest = strings.TrimSpace(rest)
-	switch strings.ToLower(scheme) {
-	case "basic":
-		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
-			user, pass, _ = strings.Cut(string(b), ":")
-		}
-	case "bearer":
-		if u, p, ok := strings.Cut(rest, ":"); ok {
-			return u, p
-		}
-		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
-			user, pass, _ = strings.Cut(string(b), ":")
-		}
-	}
-	return user, pass
-}
-
-func remoteIP(r *http.Request) net.IP {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return nil
-	}
-	return net.ParseIP(host)
-}
-
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, path string) bool {
 	if s.o.Auth == nil {
 		return true
 	}
-	user, pass := credentials(r)
-	err := s.o.Auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionRead, Path: path, IP: remoteIP(r), Proto: "whep", User: user, Pass: pass})
-	switch {
-	case err == nil:
+	err := s.o.Auth.CheckContext(r.Context(), auth.HTTPRequest(r, auth.ActionRead, path, "whep"))
+	if err == nil {
 		return true
-	case errors.Is(err, auth.ErrThrottled):
-		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(err)))
-		httpError(w, http.StatusTooManyRequests, "too many failed logins from this address, retry later")
-		return false
-	case errors.Is(err, auth.ErrBusy):
-		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(err)))
-		httpError(w, http.StatusServiceUnavailable, "busy checking logins, retry later")
-		return false
 	}
-	// The player page asks for credentials itself; a Basic challenge
-	// would make the browser pop its own dialog over it.
-	if r.Header.Get("X-Requested-With") == "" {
-		w.Header().Add("WWW-Authenticate", `Basic realm="camgate"`)
-	}
-	w.Header().Add("WWW-Authenticate", `Bearer realm="camgate"`)
-	httpError(w, http.StatusUnauthorized, "authentication required")
+	auth.WriteHTTPRefusal(w, r, err)
 	return false
 }
 

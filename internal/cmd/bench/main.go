@@ -245,6 +245,10 @@ func (b *bench) startAgent(label string, paths map[string]map[string]any) (*inte
 	if err != nil {
 		return nil, "", err
 	}
+	hlsPort, err := interop.FreeTCPPort()
+	if err != nil {
+		return nil, "", err
+	}
 	o := interop.AgentOptions{
 		Bin:      b.o.bin,
 		Dir:      filepath.Join(b.dir, label),
@@ -254,6 +258,7 @@ func (b *bench) startAgent(label string, paths map[string]map[string]any) (*inte
 			"agent":  {"pprof": b.o.pprof != ""},
 			"api":    {"address": "127.0.0.1:" + strconv.Itoa(apiPort)},
 			"webrtc": {"address": "127.0.0.1:" + strconv.Itoa(webrtcPort), "iceUDPMuxAddress": "127.0.0.1:" + strconv.Itoa(iceUDP), "ipsFromInterfaces": false, "additionalHosts": []string{"127.0.0.1"}},
+			"hls":    {"address": "127.0.0.1:" + strconv.Itoa(hlsPort)},
 		},
 	}
 	a, err := interop.StartAgent(o, 30*time.Second)
