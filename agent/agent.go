@@ -17,6 +17,7 @@ import (
 	"github.com/camgate/camgate/hal"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
+	"github.com/camgate/camgate/streaming/record"
 	"github.com/camgate/camgate/streaming/rtspserver"
 	"github.com/camgate/camgate/streaming/webrtc"
 )
@@ -45,7 +46,9 @@ type Agent struct {
 	paths  *streaming.Manager
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
-	link   *link          // fleet side: events, uplink, commands, local API
+	rec    *record.Recorder
+	replay *record.Playback // nil when playback.address is empty
+	link   *link            // fleet side: events, uplink, commands, local API
 
 	// restart is closed when a command asked the agent to restart.
 	restart chan struct{}
@@ -106,6 +109,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	}
 
 	entries := map[string]streaming.PathConfig{}
+	recEntries := map[string]record.PathConfig{}
 	fleet, err := st.FleetPaths()
 	if err != nil {
 		return nil, fmt.Errorf("restore fleet paths: %w", err)
@@ -116,14 +120,26 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 			continue
 		}
 		entries[name] = pathConfig(cfg.PathDefaults, p)
+		recEntries[name] = recordConfig(cfg.PathDefaults, p)
 	}
 	for name, p := range cfg.Paths {
 		entries[name] = pathConfig(cfg.PathDefaults, p)
+		recEntries[name] = recordConfig(cfg.PathDefaults, p)
 	}
-	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: a.events}, entries)
+	waker := &recordWaker{next: a.events}
+	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: waker}, entries)
 	if err != nil {
 		return nil, fmt.Errorf("paths: %w", err)
 	}
+	a.rec, err = record.New(record.Options{
+		Log: a.log, Events: a.events, Paths: a.paths, BaseDir: a.dataDir,
+		Defaults: recordConfig(cfg.PathDefaults, conf.PathConf{}),
+		Resolve:  a.paths.EntryFor, ValidName: conf.ValidatePathName, DiskUsage: hal.DiskUsage,
+	}, recEntries)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	waker.rec = a.rec
 
 	ro := rtspserver.Options{
 		Address:        cfg.RTSP.Address,
@@ -147,9 +163,22 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	if cfg.WebRTC.Address != "" {
 		wo := webrtcOptions(cfg.WebRTC)
 		wo.Paths, wo.Lister, wo.Auth, wo.Logger = a.paths, a.paths, a.auth, a.log
+		wo.PlaybackAddress = cfg.Playback.Address
 		// New binds its sockets; Run closes them.
 		if a.webrtc, err = webrtc.New(wo); err != nil {
 			return nil, fmt.Errorf("webrtc: %w", err)
+		}
+	}
+	if addr := cfg.Playback.Address; addr != "" {
+		// The listener guard of the other listeners is applied at merge.
+		a.replay, err = record.NewPlayback(record.PlaybackOptions{
+			Address: addr, Recorder: a.rec, Auth: a.auth, AllowOrigin: playerOrigin(cfg.WebRTC.Address), Log: a.log,
+		})
+		if err != nil {
+			if a.webrtc != nil {
+				_ = a.webrtc.Close()
+			}
+			return nil, fmt.Errorf("playback: %w", err)
 		}
 	}
 	return a, nil
@@ -177,9 +206,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.webrtc != nil {
 			_ = a.webrtc.Close()
 		}
+		if a.replay != nil {
+			_ = a.replay.Close()
+		}
 		return err
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
+	g.Go(func() error { return a.rec.Run(gctx) })
+	if a.replay != nil {
+		g.Go(func() error { return a.replay.Run(gctx) })
+	}
 	g.Go(func() error { return a.link.Run(gctx) })
 	if a.webrtc != nil {
 		g.Go(func() error { return a.webrtc.Run(gctx) })

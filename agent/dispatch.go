@@ -60,6 +60,7 @@ type dispatcher struct {
 	log      zerolog.Logger
 	store    *store.Store
 	paths    pathManager
+	rec      recordControl // nil: recording commands answer as if nothing records
 	cfg      *conf.Config
 	health   func(ctx context.Context) uplink.Health
 	restart  func()
@@ -90,6 +91,9 @@ func newDispatcher(d *dispatcher) *dispatcher {
 		"paths.set":     d.pathsSet,
 		"path.restart":  d.pathRestart,
 		"agent.restart": d.agentRestart,
+		// Recording (agent/record.go).
+		"recordings.list": d.recordingsList,
+		"path.record":     d.pathRecord,
 	}
 	return d
 }
@@ -164,7 +168,7 @@ func (d *dispatcher) call(ctx context.Context, r *request) (result any, err erro
 	if !ok {
 		return nil, cmdErr(uplink.CodeUnknownCommand, "unknown command %q", r.name)
 	}
-	if strings.HasPrefix(r.name, "paths.") || r.name == "path.restart" {
+	if strings.HasPrefix(r.name, "paths.") || r.name == "path.restart" || r.name == "path.record" {
 		d.changing.Lock()
 		defer d.changing.Unlock()
 	}
@@ -384,7 +388,7 @@ func (d *dispatcher) decodePath(r *request) (string, conf.PathConf, error) {
 	if a.Conf == nil {
 		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "conf is required")
 	}
-	if err := a.Conf.Validate(); err != nil {
+	if err := d.checkPathConf(*a.Conf); err != nil {
 		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "conf: %s", redact.Error(err))
 	}
 	return a.Name, *a.Conf, nil
@@ -408,6 +412,7 @@ func (d *dispatcher) pathsAdd(_ context.Context, r *request) (any, error) {
 		_ = d.paths.RemovePath(name) // keep the running set equal to the stored one
 		return nil, err
 	}
+	d.syncRecord(name, &pc)
 	return d.listing(name, "fleet", pc), nil
 }
 
@@ -429,6 +434,7 @@ func (d *dispatcher) pathsUpdate(_ context.Context, r *request) (any, error) {
 		_ = d.paths.SetPath(name, pathConfig(d.cfg.PathDefaults, old))
 		return nil, err
 	}
+	d.syncRecord(name, &pc)
 	return d.listing(name, "fleet", pc), nil
 }
 
@@ -449,6 +455,7 @@ func (d *dispatcher) pathsRemove(_ context.Context, r *request) (any, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	d.syncRecord(a.Name, nil)
 	if err := d.paths.RemovePath(a.Name); err != nil && !errors.Is(err, streaming.ErrPathNotFound) {
 		return nil, err
 	}
@@ -472,7 +479,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 		if err := d.checkFleetName(name); err != nil {
 			return nil, err
 		}
-		if err := pc.Validate(); err != nil {
+		if err := d.checkPathConf(pc); err != nil {
 			return nil, cmdErr(uplink.CodeBadRequest, "path %q: %s", name, redact.Error(err))
 		}
 		names = append(names, name)
@@ -490,6 +497,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 	var errs []error
 	for name := range cur {
 		if _, keep := a.Paths[name]; !keep {
+			d.syncRecord(name, nil)
 			if err := d.paths.RemovePath(name); err != nil && !errors.Is(err, streaming.ErrPathNotFound) {
 				errs = append(errs, err)
 			}
@@ -500,6 +508,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 		if old, ok := cur[name]; ok && reflect.DeepEqual(old, pc) {
 			continue // unchanged: leave its readers alone
 		}
+		d.syncRecord(name, &pc)
 		if err := d.paths.SetPath(name, pathConfig(d.cfg.PathDefaults, pc)); err != nil {
 			errs = append(errs, fmt.Errorf("path %q: %w", name, err))
 		}

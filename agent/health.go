@@ -34,7 +34,8 @@ type healthSource struct {
 	system    systemMetrics // nil: runtime figures only
 	link      interface{ Stats() uplink.Stats }
 	store     *store.Store
-	outbox    *outbox // nil without an uplink
+	outbox    *outbox       // nil without an uplink
+	records   recordControl // nil: no recording figures
 }
 
 // snapshot reads every figure now. A figure that cannot be read is left
@@ -73,7 +74,13 @@ func (h *healthSource) snapshot(ctx context.Context) uplink.Health {
 	}
 	if h.paths != nil {
 		for _, p := range h.paths.Paths() {
-			doc.Paths = append(doc.Paths, pathHealth(p))
+			ph := pathHealth(p)
+			if h.records != nil {
+				if st, ok := h.records.Status(p.Name); ok {
+					ph.Recording = recordingHealth(st)
+				}
+			}
+			doc.Paths = append(doc.Paths, ph)
 		}
 	}
 	if h.link != nil {

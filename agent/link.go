@@ -77,6 +77,9 @@ func (l *link) Run(ctx context.Context) error {
 		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
 		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox,
 	}
+	if a.rec != nil {
+		l.health.records = a.rec
+	}
 	if l.client != nil {
 		l.health.link = l.client
 	}
@@ -84,6 +87,9 @@ func (l *link) Run(ctx context.Context) error {
 		log: a.log, store: a.store, paths: a.paths, cfg: a.cfg,
 		health: l.health.snapshot, restart: a.requestRestart, events: l.events,
 	})
+	if a.rec != nil {
+		l.disp.rec = a.rec
+	}
 
 	var srv *api.Server
 	if addr := a.cfg.API.Address; addr != "" {

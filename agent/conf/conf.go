@@ -15,6 +15,7 @@ type Config struct {
 	RTSP         RTSP                `yaml:"rtsp" json:"rtsp"`
 	WebRTC       WebRTC              `yaml:"webrtc" json:"webrtc"`
 	API          API                 `yaml:"api" json:"api"`
+	Playback     Playback            `yaml:"playback" json:"playback"`
 	Uplink       Uplink              `yaml:"uplink" json:"uplink"`
 	Auth         Auth                `yaml:"auth" json:"auth"`
 	PathDefaults PathDefaults        `yaml:"pathDefaults" json:"pathDefaults"`
@@ -71,6 +72,11 @@ type API struct {
 	Address string `yaml:"address" json:"address"`
 }
 
+// Playback is the recordings' HTTP listener (GET /list, GET /get).
+type Playback struct {
+	Address string `yaml:"address" json:"address"`
+}
+
 // Uplink is the MQTT section.
 type Uplink struct {
 	Broker         SecretURL `yaml:"broker" json:"broker"`
@@ -123,6 +129,14 @@ type PathDefaults struct {
 	RTSPTransport              string   `yaml:"rtspTransport" json:"rtspTransport"`
 	ReadTimeout                Duration `yaml:"readTimeout" json:"readTimeout"`
 	MaxReaders                 int      `yaml:"maxReaders" json:"maxReaders"`
+
+	Record                bool     `yaml:"record" json:"record"`
+	RecordPath            string   `yaml:"recordPath" json:"recordPath"`
+	RecordSegmentDuration Duration `yaml:"recordSegmentDuration" json:"recordSegmentDuration"`
+	RecordPartDuration    Duration `yaml:"recordPartDuration" json:"recordPartDuration"`
+	RecordDeleteAfter     Duration `yaml:"recordDeleteAfter" json:"recordDeleteAfter"`
+	RecordMaxBytes        ByteSize `yaml:"recordMaxBytes" json:"recordMaxBytes"`
+	RecordMinFreeBytes    ByteSize `yaml:"recordMinFreeBytes" json:"recordMinFreeBytes"`
 }
 
 // PathConf is one entry of paths. Unset keys (nil) take pathDefaults.
@@ -134,4 +148,12 @@ type PathConf struct {
 	RTSPTransport              *string   `yaml:"rtspTransport,omitempty" json:"rtspTransport,omitempty"`
 	ReadTimeout                *Duration `yaml:"readTimeout,omitempty" json:"readTimeout,omitempty"`
 	MaxReaders                 *int      `yaml:"maxReaders,omitempty" json:"maxReaders,omitempty"`
+
+	Record                *bool     `yaml:"record,omitempty" json:"record,omitempty"`
+	RecordPath            *string   `yaml:"recordPath,omitempty" json:"recordPath,omitempty"`
+	RecordSegmentDuration *Duration `yaml:"recordSegmentDuration,omitempty" json:"recordSegmentDuration,omitempty"`
+	RecordPartDuration    *Duration `yaml:"recordPartDuration,omitempty" json:"recordPartDuration,omitempty"`
+	RecordDeleteAfter     *Duration `yaml:"recordDeleteAfter,omitempty" json:"recordDeleteAfter,omitempty"`
+	RecordMaxBytes        *ByteSize `yaml:"recordMaxBytes,omitempty" json:"recordMaxBytes,omitempty"`
+	RecordMinFreeBytes    *ByteSize `yaml:"recordMinFreeBytes,omitempty" json:"recordMinFreeBytes,omitempty"`
 }

@@ -20,6 +20,14 @@ type storedPath struct {
 	RTSPTransport              *string        `json:"rtspTransport,omitempty"`
 	ReadTimeout                *conf.Duration `json:"readTimeout,omitempty"`
 	MaxReaders                 *int           `json:"maxReaders,omitempty"`
+
+	Record                *bool          `json:"record,omitempty"`
+	RecordPath            *string        `json:"recordPath,omitempty"`
+	RecordSegmentDuration *conf.Duration `json:"recordSegmentDuration,omitempty"`
+	RecordPartDuration    *conf.Duration `json:"recordPartDuration,omitempty"`
+	RecordDeleteAfter     *conf.Duration `json:"recordDeleteAfter,omitempty"`
+	RecordMaxBytes        *conf.ByteSize `json:"recordMaxBytes,omitempty"`
+	RecordMinFreeBytes    *conf.ByteSize `json:"recordMinFreeBytes,omitempty"`
 }
 
 func toStored(p conf.PathConf) storedPath {
@@ -31,6 +39,13 @@ func toStored(p conf.PathConf) storedPath {
 		RTSPTransport:              p.RTSPTransport,
 		ReadTimeout:                p.ReadTimeout,
 		MaxReaders:                 p.MaxReaders,
+		Record:                     p.Record,
+		RecordPath:                 p.RecordPath,
+		RecordSegmentDuration:      p.RecordSegmentDuration,
+		RecordPartDuration:         p.RecordPartDuration,
+		RecordDeleteAfter:          p.RecordDeleteAfter,
+		RecordMaxBytes:             p.RecordMaxBytes,
+		RecordMinFreeBytes:         p.RecordMinFreeBytes,
 	}
 }
 
@@ -43,6 +58,13 @@ func (sp storedPath) conf() conf.PathConf {
 		RTSPTransport:              sp.RTSPTransport,
 		ReadTimeout:                sp.ReadTimeout,
 		MaxReaders:                 sp.MaxReaders,
+		Record:                     sp.Record,
+		RecordPath:                 sp.RecordPath,
+		RecordSegmentDuration:      sp.RecordSegmentDuration,
+		RecordPartDuration:         sp.RecordPartDuration,
+		RecordDeleteAfter:          sp.RecordDeleteAfter,
+		RecordMaxBytes:             sp.RecordMaxBytes,
+		RecordMinFreeBytes:         sp.RecordMinFreeBytes,
 	}
 }
 

@@ -25,6 +25,8 @@ const (
 	ActionRead    Action = "read"
 	ActionPublish Action = "publish"
 	ActionAPI     Action = "api"
+	// ActionPlayback is reading recordings (the playback listener).
+	ActionPlayback Action = "playback"
 )
 
 var (

@@ -62,6 +62,10 @@ type Options struct {
 	WriteQueueSize int
 	// AllowOrigin is the CORS Access-Control-Allow-Origin value; default "*".
 	AllowOrigin string
+	// PlaybackAddress is the recordings' listener (playback.address): when
+	// set, the player page shows a timeline of the path's recorded spans
+	// that plays them from it; default "" (no timeline).
+	PlaybackAddress string
 	// Logger is the parent logger; the server adds component=webrtc.
 	Logger zerolog.Logger
 

@@ -3,6 +3,7 @@ package webrtc
 import (
 	_ "embed"
 	"html"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,21 +22,51 @@ var (
 	playerPage string
 	//go:embed page/index.html
 	indexPage string
+	//go:embed page/timeline.html
+	timelinePart string
 )
 
-func writePage(w http.ResponseWriter, body string) {
+// writePage serves a page; other is an origin the page may also fetch
+// from and play media of (the playback listener), or "".
+func writePage(w http.ResponseWriter, body, other string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	// Scripts and styles are inline and nothing is loaded from elsewhere.
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src 'self'")
+	// Scripts and styles are inline and nothing is loaded from elsewhere
+	// but the recordings.
+	if other != "" {
+		other = " " + other
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:"+other+"; connect-src 'self'"+other)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write([]byte(body))
 }
 
-func (s *Server) servePlayer(w http.ResponseWriter, _ *http.Request, name string) {
-	writePage(w, renderPlayer(name))
+func (s *Server) servePlayer(w http.ResponseWriter, r *http.Request, name string) {
+	origin := playbackOrigin(s.o.PlaybackAddress, r.Host)
+	writePage(w, renderPlayer(name, origin), origin)
+}
+
+// playbackOrigin is where the page finds the playback listener: its own
+// host name (the one the browser used) unless the listener is bound to
+// one address, and the listener's port. "" when there is none.
+func playbackOrigin(addr, reqHost string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if addr == "" || err != nil || port == "" || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = reqHost
+		if h, _, err := net.SplitHostPort(reqHost); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+	}
+	if host == "" || strings.ContainsAny(host, " /\\\"'<>;") {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func (s *Server) serveIndex(w http.ResponseWriter, _ *http.Request) {
@@ -47,12 +78,18 @@ func (s *Server) serveIndex(w http.ResponseWriter, _ *http.Request) {
 			}
 		}
 	}
-	writePage(w, renderIndex(paths))
+	writePage(w, renderIndex(paths), "")
 }
 
-// renderPlayer fills the player page for the path name.
-func renderPlayer(name string) string {
-	return strings.ReplaceAll(playerPage, "{{path}}", html.EscapeString(name))
+// renderPlayer fills the player page for the path name, with the
+// recordings' timeline when playback is the playback listener's origin.
+func renderPlayer(name, playback string) string {
+	tl := ""
+	if playback != "" {
+		tl = strings.ReplaceAll(timelinePart, "{{playback}}", html.EscapeString(playback))
+	}
+	page := strings.Replace(playerPage, "{{timeline}}", tl, 1)
+	return strings.ReplaceAll(page, "{{path}}", html.EscapeString(name))
 }
 
 // renderIndex fills the index page with a table of paths.

@@ -555,7 +555,7 @@ func TestPagesEscapeWhatTheyShow(t *testing.T) {
 	if page := renderIndex(nil); !strings.Contains(page, "<p>No paths.</p>") || strings.Contains(page, "<table>") {
 		t.Errorf("empty index:\n%s", page)
 	}
-	player := renderPlayer(`a"b<c>`)
+	player := renderPlayer(`a"b<c>`, "")
 	if strings.Contains(player, `a"b<c>`) || !strings.Contains(player, `data-path="a&#34;b&lt;c&gt;"`) || strings.Contains(player, "{{") {
 		t.Errorf("player page does not escape the name:\n%s", player)
 	}
