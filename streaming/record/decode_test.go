@@ -80,11 +80,7 @@ func probeDuration(t *testing.T, file string) (format float64, streams []float64
 		if err != nil {
 			continue
 		}
-		switch k {
-		case "duration":
-			if format == 0 && len(streams) == 0 {
-				// ffprobe prints streams first, then the format
-			}
+		if k == "duration" { // the streams' first, then the format's
 			streams = append(streams, f)
 		}
 	}
@@ -116,7 +112,7 @@ func TestSegmentsAndGetDecode(t *testing.T) {
 	for _, s := range segs {
 		decodeClean(t, s.file)
 		format, streams := probeDuration(t, s.file)
-		if !near(format, 2, 0.05) || len(streams) != 2 {
+		if !near(format, 2, 0.02) || len(streams) != 2 {
 			t.Errorf("%s: duration %.3f (streams %v), want 2 s of video and audio", s.file, format, streams)
 		}
 	}
@@ -138,11 +134,11 @@ func TestSegmentsAndGetDecode(t *testing.T) {
 			if os.Getenv("RECORD_KEEP") != "" {
 				_ = exec.Command("cp", file, os.Getenv("RECORD_KEEP")+"/"+strings.ReplaceAll(t.Name(), "/", "_")+".mp4").Run()
 			}
-			if !near(format, want, 0.05) {
+			if !near(format, want, 0.02) {
 				t.Errorf("duration %.3f, want %.3f", format, want)
 			}
 			for _, s := range streams {
-				if !near(s, want, 0.06) {
+				if !near(s, want, 0.03) {
 					t.Errorf("a stream lasts %.3f, want %.3f", s, want)
 				}
 			}

@@ -3,7 +3,6 @@ package record
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -107,12 +106,12 @@ func (c *coalescer) flush(interval time.Duration) {
 
 func formatBytes(b int64) string {
 	switch {
-	case b >= 10<<30:
+	case b >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 10<<20:
+	case b >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 10<<10:
+	case b >= 1<<10:
 		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
 	}
-	return strings.TrimSpace(fmt.Sprintf("%d bytes", b))
+	return fmt.Sprintf("%d bytes", b)
 }

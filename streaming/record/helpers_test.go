@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,15 @@ func (e *events) of(typ string) []streaming.Event {
 	return out
 }
 
+// waker tells the recorder of paths that got a stream, as the agent does.
+type waker struct{ rec atomic.Pointer[Recorder] }
+
+func (w *waker) Event(ev streaming.Event) {
+	if r := w.rec.Load(); r != nil && ev.Type == "path.ready" {
+		r.Wake(ev.Path)
+	}
+}
+
 // harness is a path manager with a publisher path "cam" and a recorder
 // of it, both running until the test ends.
 type harness struct {
@@ -61,7 +71,8 @@ type harness struct {
 func newHarness(t *testing.T, cfg PathConfig, mod func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), ev: &events{}}
-	m, err := streaming.NewManager(streaming.ManagerOptions{Log: zerolog.Nop(), RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
+	wake := &waker{}
+	m, err := streaming.NewManager(streaming.ManagerOptions{Log: zerolog.Nop(), Events: wake, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}, streaming.CatchAll: {Source: streaming.SourcePublisher}})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +90,7 @@ func newHarness(t *testing.T, cfg PathConfig, mod func(*Options)) *harness {
 		t.Fatal(err)
 	}
 	h.rec = rec
+	wake.rec.Store(rec)
 	ctx, cancel := context.WithCancel(context.Background())
 	mdone, rdone := make(chan struct{}), make(chan struct{})
 	go func() { _ = m.Run(ctx); close(mdone) }()
@@ -122,7 +134,7 @@ type feeder struct {
 	wall   time.Time
 	n      int
 	ssrc   uint32
-	seq    uint16
+	tsBase uint32
 	aseq   uint16
 	silent bool // no audio packets
 }
@@ -224,8 +236,7 @@ func publish(t *testing.T, m *streaming.Manager, name string, aus [][][]byte, au
 		f.af = &format.G711{PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1}
 		f.desc.Medias = append(f.desc.Medias, &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f.af}})
 	}
-	f.enc = &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1}
-	if err := f.enc.Init(); err != nil {
+	if err := f.initEncoder(); err != nil {
 		t.Fatal(err)
 	}
 	pub, err := m.Publish(name, f.desc, streaming.ReaderRequest{}, nil)
@@ -234,6 +245,11 @@ func publish(t *testing.T, m *streaming.Manager, name string, aus [][][]byte, au
 	}
 	f.pub = pub
 	return f
+}
+
+func (f *feeder) initEncoder() error {
+	f.enc = &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1}
+	return f.enc.Init()
 }
 
 // frames writes k video frames, and 40 ms of audio after each.
@@ -245,7 +261,7 @@ func (f *feeder) frames(k int) {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		ts := uint32(f.n * 90000 / f.fps)
+		ts := f.tsBase + uint32(f.n*90000/f.fps)
 		at := f.wall.Add(time.Duration(f.n) * time.Second / time.Duration(f.fps))
 		for _, p := range pkts {
 			p.Timestamp, p.SSRC = ts, f.ssrc
@@ -256,7 +272,7 @@ func (f *feeder) frames(k int) {
 			_, _ = rand.Read(payload)
 			for j := range 2 {
 				f.aseq++
-				p := rtpPacket(0, f.aseq, uint32(f.n*320+j*160), f.ssrc+1, payload[j*160:(j+1)*160])
+				p := rtpPacket(0, f.aseq, f.tsBase+uint32(f.n*320+j*160), f.ssrc+1, payload[j*160:(j+1)*160])
 				f.pub.WriteRTP(f.desc.Medias[1], f.af, p, at.Add(time.Duration(j)*20*time.Millisecond))
 			}
 		}

@@ -79,6 +79,7 @@ type Recorder struct {
 	entries   map[string]PathConfig // by entry name, defaults applied
 	overrides map[string]bool       // path.record
 	workers   map[string]*worker
+	woken     map[string]bool // names woken before Run
 	status    map[string]*pathState
 	ctx       context.Context // Run's; nil before Run and after it ended
 	wg        sync.WaitGroup
@@ -146,7 +147,7 @@ func New(o Options, entries map[string]PathConfig) (*Recorder, error) {
 		o: o, log: o.Log.With().Str("component", "record").Logger(), base: abs,
 		idx: newIndex(), ev: newCoalescer(o.Events),
 		entries: map[string]PathConfig{}, overrides: map[string]bool{},
-		workers: map[string]*worker{}, status: map[string]*pathState{},
+		workers: map[string]*worker{}, woken: map[string]bool{}, status: map[string]*pathState{},
 	}
 	for name, c := range entries {
 		if err := c.Validate(); err != nil {
@@ -171,7 +172,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.ctx = ctx
 	r.reconcileLocked()
+	woken := r.woken
+	r.woken = nil
 	r.mu.Unlock()
+	for name := range woken {
+		r.Wake(name)
+	}
 
 	retain := time.NewTicker(r.o.RetentionInterval)
 	rescan := time.NewTicker(r.o.RescanInterval)
@@ -330,7 +336,13 @@ func (r *Recorder) SetRecording(name string, on bool) error {
 func (r *Recorder) Wake(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.ctx == nil || !r.recordsLocked(name) {
+	if r.ctx == nil {
+		if r.woken != nil {
+			r.woken[name] = true
+		}
+		return
+	}
+	if !r.recordsLocked(name) {
 		return
 	}
 	if _, ok := r.configForLocked(name); !ok {
