@@ -55,6 +55,8 @@ webrtc:
   address: ""
 api:
   address: ""
+playback:
+  address: ""
 uplink:
   broker: ""
 %s`, dataDir, rtsp, extra)

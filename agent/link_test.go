@@ -36,6 +36,8 @@ webrtc:
   address: ""
 api:
   address: %s
+playback:
+  address: ""
 uplink:
   broker: %s
   healthInterval: 1s
