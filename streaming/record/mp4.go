@@ -49,62 +49,139 @@ func readBoxHeader(r io.ReaderAt, off int64) (boxHeader, error) {
 	return h, nil
 }
 
-// mvhdDuration is the offset of the duration field inside a version 0
-// mvhd box: header 8, version and flags 4, creation and modification time
-// 4 each, timescale 4.
+// The duration field of a version 0 mvhd or mdhd box is at offset 24:
+// header 8, version and flags 4, creation and modification time 4 each,
+// timescale 4.
 const (
-	mvhdTimescale = 20
-	mvhdDuration  = 24
+	hdTimescale = 20
+	hdDuration  = 24
 )
 
-// marshalInit writes the init of a segment and returns it with the offset
-// of the mvhd duration field.
-func marshalInit(tracks []*fmp4.InitTrack) ([]byte, int64, error) {
+// durations locates the duration fields of an init that fmp4 writes with
+// zeros: the movie's (mvhd, 1 ms) and each track's (mdhd, the track's
+// timescale; players such as Chromium take a stream's length from it).
+type durations struct {
+	movie  int64
+	tracks []trackDuration
+}
+
+type trackDuration struct {
+	off       int64
+	timescale uint32
+}
+
+// marshalInit writes the init of a segment and locates its durations.
+func marshalInit(tracks []*fmp4.InitTrack) ([]byte, durations, error) {
 	init := fmp4.Init{Tracks: tracks}
 	var buf seekablebuffer.Buffer
 	if err := init.Marshal(&buf); err != nil {
-		return nil, 0, fmt.Errorf("marshal init: %w", err)
+		return nil, durations{}, fmt.Errorf("marshal init: %w", err)
 	}
 	b := buf.Bytes()
-	off, err := findDurationField(bytes.NewReader(b))
+	d, err := findDurations(bytes.NewReader(b))
 	if err != nil {
-		return nil, 0, err
+		return nil, durations{}, err
 	}
-	return b, off, nil
+	return b, d, nil
 }
 
-// findDurationField locates the mvhd duration of a file that starts with
-// ftyp and moov, and checks it is the 32-bit, 1 ms field fmp4 writes.
-func findDurationField(r io.ReaderAt) (int64, error) {
+// findDurations reads the box tree of a file that starts with ftyp and
+// moov, and checks that the fields are the 32-bit ones fmp4 writes.
+func findDurations(r io.ReaderAt) (durations, error) {
+	var d durations
 	ftyp, err := readBoxHeader(r, 0)
 	if err != nil || ftyp.typ != "ftyp" {
-		return 0, fmt.Errorf("%w: no ftyp", errBadFile)
+		return d, fmt.Errorf("%w: no ftyp", errBadFile)
 	}
 	moov, err := readBoxHeader(r, ftyp.size)
-	if err != nil || moov.typ != "moov" {
-		return 0, fmt.Errorf("%w: no moov after ftyp", errBadFile)
+	if err != nil || moov.typ != "moov" || moov.size > maxBox {
+		return d, fmt.Errorf("%w: no moov after ftyp", errBadFile)
 	}
-	mvhdAt := ftyp.size + moov.hdr
-	mvhd, err := readBoxHeader(r, mvhdAt)
-	if err != nil || mvhd.typ != "mvhd" {
-		return 0, fmt.Errorf("%w: moov does not start with mvhd", errBadFile)
+	field := func(box int64, h boxHeader) (int64, uint32, error) {
+		var b [4]byte
+		if _, err := r.ReadAt(b[:1], box+h.hdr); err != nil || b[0] != 0 {
+			return 0, 0, fmt.Errorf("%w: %s is not version 0", errBadFile, h.typ)
+		}
+		if _, err := r.ReadAt(b[:], box+hdTimescale); err != nil {
+			return 0, 0, err
+		}
+		return box + hdDuration, binary.BigEndian.Uint32(b[:]), nil
 	}
-	var b [4]byte
-	if _, err := r.ReadAt(b[:1], mvhdAt+mvhd.hdr); err != nil || b[0] != 0 {
-		return 0, fmt.Errorf("%w: mvhd is not version 0", errBadFile)
+	// children calls fn for each box inside the box at off.
+	children := func(off int64, h boxHeader, fn func(int64, boxHeader) error) error {
+		for at := off + h.hdr; at < off+h.size; {
+			c, err := readBoxHeader(r, at)
+			if err != nil || at+c.size > off+h.size {
+				return fmt.Errorf("%w: box %q overruns %q", errBadFile, c.typ, h.typ)
+			}
+			if err := fn(at, c); err != nil {
+				return err
+			}
+			at += c.size
+		}
+		return nil
 	}
-	if _, err := r.ReadAt(b[:], mvhdAt+mvhdTimescale); err != nil || binary.BigEndian.Uint32(b[:]) != 1000 {
-		return 0, fmt.Errorf("%w: mvhd timescale is not 1000", errBadFile)
+	err = children(ftyp.size, moov, func(at int64, h boxHeader) error {
+		switch h.typ {
+		case "mvhd":
+			off, ts, err := field(at, h)
+			if err != nil {
+				return err
+			}
+			if ts != 1000 {
+				return fmt.Errorf("%w: mvhd timescale is %d, not 1000", errBadFile, ts)
+			}
+			d.movie = off
+		case "trak":
+			return children(at, h, func(at int64, h boxHeader) error {
+				if h.typ != "mdia" {
+					return nil
+				}
+				return children(at, h, func(at int64, h boxHeader) error {
+					if h.typ != "mdhd" {
+						return nil
+					}
+					off, ts, err := field(at, h)
+					if err == nil && ts > 0 {
+						d.tracks = append(d.tracks, trackDuration{off, ts})
+					}
+					return err
+				})
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
 	}
-	return mvhdAt + mvhdDuration, nil
+	if d.movie == 0 {
+		return d, fmt.Errorf("%w: moov without mvhd", errBadFile)
+	}
+	return d, nil
 }
 
-// writeDuration stores d (rounded down to the millisecond) in the mvhd.
-func writeDuration(w io.WriterAt, off int64, d time.Duration) error {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], uint32(min(d.Milliseconds(), 1<<32-1)))
-	_, err := w.WriteAt(b[:], off)
-	return err
+// write stores d, rounded down, in every field; a track whose timescale
+// cannot hold d in 32 bits keeps 0 (unknown).
+func (f durations) write(w io.WriterAt, d time.Duration) error {
+	put := func(off int64, v int64) error {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(v))
+		_, err := w.WriteAt(b[:], off)
+		return err
+	}
+	if err := put(f.movie, min(d.Milliseconds(), 1<<32-1)); err != nil {
+		return err
+	}
+	for _, t := range f.tracks {
+		v := durationToTicks(d, t.timescale)
+		if v >= 1<<32 {
+			v = 0
+		}
+		if err := put(t.off, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // segmentHeader is what a segment's init says.
@@ -112,11 +189,11 @@ type segmentHeader struct {
 	init     *fmp4.Init
 	size     int64         // bytes of ftyp and moov: the first part's offset
 	duration time.Duration // from mvhd; 0 for a segment never closed
-	durOff   int64         // offset of the mvhd duration field
+	durs     durations
 }
 
 func readHeader(r io.ReaderAt) (*segmentHeader, error) {
-	durOff, err := findDurationField(r)
+	durs, err := findDurations(r)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +211,8 @@ func readHeader(r io.ReaderAt) (*segmentHeader, error) {
 	if err := init.Unmarshal(bytes.NewReader(b)); err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadFile, err)
 	}
-	ms := binary.BigEndian.Uint32(b[durOff : durOff+4])
-	return &segmentHeader{init: &init, size: n, duration: time.Duration(ms) * time.Millisecond, durOff: durOff}, nil
+	ms := binary.BigEndian.Uint32(b[durs.movie : durs.movie+4])
+	return &segmentHeader{init: &init, size: n, duration: time.Duration(ms) * time.Millisecond, durs: durs}, nil
 }
 
 // partInfo locates one part (moof+mdat) and says what time it covers.

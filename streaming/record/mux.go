@@ -91,15 +91,13 @@ type muxer struct {
 }
 
 func newMuxer(w io.Writer, init *fmp4.Init, length time.Duration) (*muxer, error) {
-	b, durOff, err := marshalInit(init.Tracks)
+	b, durs, err := marshalInit(init.Tracks)
 	if err != nil {
 		return nil, err
 	}
-	var d [4]byte
-	if err := writeDuration(sliceWriterAt(d[:]), 0, length); err != nil {
+	if err := durs.write(sliceWriterAt(b), length); err != nil {
 		return nil, err
 	}
-	copy(b[durOff:], d[:])
 	m := &muxer{w: w, init: b, tracks: map[int]*muxTrack{}, endT: length}
 	for _, t := range init.Tracks {
 		mt := &muxTrack{id: t.ID, ts: t.TimeScale, video: t.Codec.IsVideo()}

@@ -702,7 +702,7 @@ func (r *Recorder) indexFile(file, name, root string, start time.Time, repair bo
 					size = stop
 				}
 			}
-			if writeDuration(f, h.durOff, end) == nil {
+			if h.durs.write(f, end) == nil {
 				_ = f.Sync()
 			}
 			r.log.Info().Str("file", file).Dur("duration", end).Int("parts", parts).Msg("segment left open by a stop repaired")

@@ -42,9 +42,12 @@ func copyOpen(t *testing.T, h *harness, to string) (parts int64) {
 		}
 		return true
 	})
-	if err != nil || end != int64(len(b)) {
-		t.Fatalf("open segment of %d bytes has parts up to %d: %v", len(b), end, err)
+	if err != nil || first.size == 0 {
+		t.Fatalf("open segment of %d bytes: parts up to %d: %v", len(b), end, err)
 	}
+	// The writer may be in the middle of a part: the copy keeps the
+	// complete ones.
+	b = b[:end]
 	// One more part, cut in the middle of its mdat.
 	torn := b[first.off : first.off+first.size*2/3]
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {

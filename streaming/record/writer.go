@@ -92,7 +92,7 @@ type openSegment struct {
 	init      []byte
 	sig       string
 	f         *os.File
-	durOff    int64
+	durs      durations
 	idx       *segment
 	seq       uint32
 	size      int64
@@ -401,14 +401,14 @@ func (w *writer) openSegment(at time.Duration, ntp time.Time) {
 	for i, t := range w.order {
 		tracks[i] = &fmp4.InitTrack{ID: t.id, TimeScale: t.clock, Codec: t.ct.codec()}
 	}
-	init, durOff, err := marshalInit(tracks)
+	init, durs, err := marshalInit(tracks)
 	if err != nil {
 		w.rec.report(w.name, EventError, "segment init: "+err.Error())
 		return
 	}
 	w.rotate = false
 	w.seg = &openSegment{
-		start: at, wall: wall.Truncate(time.Microsecond), init: init, durOff: durOff,
+		start: at, wall: wall.Truncate(time.Microsecond), init: init, durs: durs,
 		sig: trackSig(&fmp4.Init{Tracks: tracks}), end: at,
 	}
 }
@@ -465,7 +465,7 @@ func (w *writer) closeSegment() {
 		return
 	}
 	dur := s.end - s.start
-	err := writeDuration(s.f, s.durOff, dur)
+	err := s.durs.write(s.f, dur)
 	if err == nil {
 		err = s.f.Sync()
 	}
