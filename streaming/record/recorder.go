@@ -89,7 +89,7 @@ type Recorder struct {
 
 // pathState is a path's recording state for health.
 type pathState struct {
-	recording bool
+	recording int // writers at work (two for a moment when settings change)
 	lastErr   string
 	written   atomic.Uint64
 }
@@ -370,7 +370,6 @@ func (r *Recorder) work(ctx context.Context, w *worker) {
 		if r.workers[w.name] == w {
 			delete(r.workers, w.name)
 		}
-		r.stateLocked(w.name).recording = false
 		r.mu.Unlock()
 	}()
 	bo := backoff.Backoff{Min: r.o.RetryMin, Max: r.o.RetryMax}
@@ -424,9 +423,11 @@ func (r *Recorder) recordOnce(ctx context.Context, w *worker) error {
 func (r *Recorder) setRecording(name string, on bool) {
 	r.mu.Lock()
 	st := r.stateLocked(name)
-	st.recording = on
 	if on {
+		st.recording++
 		st.lastErr = ""
+	} else {
+		st.recording--
 	}
 	r.mu.Unlock()
 }
@@ -742,7 +743,7 @@ func (r *Recorder) Status(name string) (Status, bool) {
 		s.State = "waiting"
 	}
 	if st != nil {
-		if st.recording {
+		if st.recording > 0 {
 			s.State = "recording"
 		}
 		s.Written = st.written.Load()

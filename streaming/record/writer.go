@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,6 @@ type writer struct {
 // wtrack is one recorded track.
 type wtrack struct {
 	id     int
-	media  int
 	format format.Format
 	clock  uint32
 	ct     codecTrack
@@ -126,7 +126,7 @@ func newWriter(rec *Recorder, name string, cfg PathConfig, strm *streaming.Strea
 				why = err
 				continue
 			}
-			t := &wtrack{id: len(w.order) + 1, media: i, format: f, clock: uint32(f.ClockRate()), ct: ct, video: m.Type == description.MediaTypeVideo}
+			t := &wtrack{id: len(w.order) + 1, format: f, clock: uint32(f.ClockRate()), ct: ct, video: m.Type == description.MediaTypeVideo}
 			if t.clock == 0 {
 				why = fmt.Errorf("%s has no clock rate", f.Codec())
 				continue
@@ -144,7 +144,7 @@ func newWriter(rec *Recorder, name string, cfg PathConfig, strm *streaming.Strea
 		}
 	}
 	if len(skipped) > 0 {
-		rec.report(name, EventUnsupported, fmt.Sprintf("not recorded: %s", joinList(skipped)))
+		rec.report(name, EventUnsupported, "not recorded: "+strings.Join(skipped, "; "))
 	}
 	if len(w.order) == 0 {
 		return nil, ErrUnsupportedTracks
@@ -157,17 +157,6 @@ func newWriter(rec *Recorder, name string, cfg PathConfig, strm *streaming.Strea
 		}
 	}
 	return w, nil
-}
-
-func joinList(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += "; "
-		}
-		out += x
-	}
-	return out
 }
 
 // WritePacket implements streaming.Reader.
