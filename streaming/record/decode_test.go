@@ -16,7 +16,7 @@ import (
 )
 
 // startPlayback serves h's recordings on 127.0.0.1 until the test ends.
-func startPlayback(t *testing.T, h *harness, mod func(*PlaybackOptions)) string {
+func startPlayback(t testing.TB, h *harness, mod func(*PlaybackOptions)) string {
 	t.Helper()
 	o := PlaybackOptions{Address: "127.0.0.1:0", Recorder: h.rec}
 	if mod != nil {

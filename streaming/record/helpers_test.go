@@ -60,7 +60,7 @@ func (w *waker) Event(ev streaming.Event) {
 // harness is a path manager with a publisher path "cam" and a recorder
 // of it, both running until the test ends.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	m    *streaming.Manager
 	rec  *Recorder
 	dir  string
@@ -68,7 +68,7 @@ type harness struct {
 	stop func()
 }
 
-func newHarness(t *testing.T, cfg PathConfig, mod func(*Options)) *harness {
+func newHarness(t testing.TB, cfg PathConfig, mod func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), ev: &events{}}
 	wake := &waker{}
@@ -108,7 +108,7 @@ func newHarness(t *testing.T, cfg PathConfig, mod func(*Options)) *harness {
 }
 
 // waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -123,7 +123,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // of its own: frame n is stamped wall + n/fps, so a minute of recording
 // takes a fraction of one.
 type feeder struct {
-	t      *testing.T
+	t      testing.TB
 	pub    *streaming.Publication
 	desc   *description.Session
 	enc    *rtph264.Encoder
@@ -218,7 +218,7 @@ func realAUs(t *testing.T) [][][]byte {
 
 // publish starts a publisher of aus on name (with a G.711 track when
 // audio); frames are written with frames().
-func publish(t *testing.T, m *streaming.Manager, name string, aus [][][]byte, audio bool, wall time.Time) *feeder {
+func publish(t testing.TB, m *streaming.Manager, name string, aus [][][]byte, audio bool, wall time.Time) *feeder {
 	t.Helper()
 	var sps, pps []byte
 	for _, n := range aus[0] {

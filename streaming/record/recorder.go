@@ -213,7 +213,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 }
 
-// configFor is the config that governs name and whether an entry does.
+// configForLocked is the config that governs name and whether an entry
+// does (else the defaults, for retention).
 func (r *Recorder) configForLocked(name string) (PathConfig, bool) {
 	if c, ok := r.entries[name]; ok {
 		return c, true
@@ -230,16 +231,19 @@ func (r *Recorder) configForLocked(name string) (PathConfig, bool) {
 
 // recordsLocked reports whether name should be recorded now.
 func (r *Recorder) recordsLocked(name string) bool {
-	if on, ok := r.overrides[name]; ok {
+	c, ok := r.configForLocked(name)
+	if !ok {
+		return false // no entry governs it (any more)
+	}
+	if on, set := r.overrides[name]; set {
 		return on
 	}
-	c, _ := r.configForLocked(name)
 	return c.Record
 }
 
 // isEntry reports whether name is a concrete entry (not a regexp or the
 // catch-all, which only record the names they make).
-func isEntry(name string) bool { return name != "all_others" && !strings.HasPrefix(name, "~") }
+func isEntry(name string) bool { return name != streaming.CatchAll && !strings.HasPrefix(name, "~") }
 
 // reconcileLocked starts and stops workers to match the configuration.
 func (r *Recorder) reconcileLocked() {
