@@ -26,6 +26,7 @@ import (
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/exec"
 	"github.com/camgate/camgate/streaming/hls"
+	"github.com/camgate/camgate/streaming/record"
 	"github.com/camgate/camgate/streaming/rtspserver"
 	"github.com/camgate/camgate/streaming/webrtc"
 )
@@ -59,7 +60,9 @@ type Agent struct {
 	webrtc *webrtc.Server // nil when webrtc.address is empty
 	hls    *hls.Server    // nil when hls.address is empty
 	box    *boxStatus     // the console's figures of the box
-	link   *link          // fleet side: events, uplink, commands, local API
+	rec    *record.Recorder
+	replay *record.Playback // nil when playback.address is empty
+	link   *link            // fleet side: events, uplink, commands, local API
 	update *update.Updater
 
 	// trialCand is set when an update's candidate waits for its trial:
@@ -140,6 +143,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	}
 
 	entries := map[string]streaming.PathConfig{}
+	recEntries := map[string]record.PathConfig{}
 	fleet, err := st.FleetPaths()
 	if err != nil {
 		return nil, fmt.Errorf("restore fleet paths: %w", err)
@@ -150,16 +154,28 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 			continue
 		}
 		entries[name] = pathConfig(cfg.PathDefaults, p)
+		recEntries[name] = recordConfig(cfg.PathDefaults, p)
 	}
 	for name, p := range cfg.Paths {
 		entries[name] = pathConfig(cfg.PathDefaults, p)
+		recEntries[name] = recordConfig(cfg.PathDefaults, p)
 	}
 	_, rtspPort, _ := net.SplitHostPort(cfg.RTSP.Address)
 	commands := exec.New(exec.Options{RTSPPort: rtspPort, Log: a.log})
-	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: a.events, Commands: commands}, entries)
+	waker := &recordWaker{next: a.events}
+	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: waker, Commands: commands}, entries)
 	if err != nil {
 		return nil, fmt.Errorf("paths: %w", err)
 	}
+	a.rec, err = record.New(record.Options{
+		Log: a.log, Events: a.events, Paths: a.paths, BaseDir: a.dataDir,
+		Defaults: recordConfig(cfg.PathDefaults, conf.PathConf{}),
+		Resolve:  a.paths.EntryFor, ValidName: guard.ValidatePathName, DiskUsage: hal.DiskUsage,
+	}, recEntries)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	waker.rec = a.rec
 
 	ro := rtspserver.Options{
 		Address:        cfg.RTSP.Address,
@@ -201,12 +217,28 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		}
 		a.box = newBoxStatus(a)
 		wo.Box = a.box.get
+		wo.PlaybackAddress = cfg.Playback.Address
 		// New binds its sockets; Run closes them.
 		if a.webrtc, err = webrtc.New(wo); err != nil {
 			if a.hls != nil {
 				a.hls.Close()
 			}
 			return nil, fmt.Errorf("webrtc: %w", err)
+		}
+	}
+	if addr := cfg.Playback.Address; addr != "" {
+		// The listener guard of the other listeners is applied at merge.
+		a.replay, err = record.NewPlayback(record.PlaybackOptions{
+			Address: addr, Recorder: a.rec, Auth: a.auth, AllowOrigin: playerOrigin(cfg.WebRTC.Address), Log: a.log,
+		})
+		if err != nil {
+			if a.webrtc != nil {
+				_ = a.webrtc.Close()
+			}
+			if a.hls != nil {
+				a.hls.Close()
+			}
+			return nil, fmt.Errorf("playback: %w", err)
 		}
 	}
 	return a, nil
@@ -237,9 +269,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.hls != nil {
 			a.hls.Close()
 		}
+		if a.replay != nil {
+			_ = a.replay.Close()
+		}
 		return err
 	}
 	g.Go(func() error { return a.paths.Run(gctx) })
+	g.Go(func() error { return a.rec.Run(gctx) })
+	if a.replay != nil {
+		g.Go(func() error { return a.replay.Run(gctx) })
+	}
 	g.Go(func() error { return a.link.Run(gctx) })
 	g.Go(func() error { return a.update.Run(gctx) })
 	if a.webrtc != nil {

@@ -60,6 +60,8 @@ hls:
   address: ""
 api:
   address: ""
+playback:
+  address: ""
 uplink:
   broker: ""
 %s`, dataDir, rtsp, extra)

@@ -127,6 +127,15 @@ var refusedConfigs = []struct {
 	{"default transport", "pathDefaults:\n  rtspTransport: quic\n", 2, "pathDefaults.rtspTransport", "quic"},
 	{"default read timeout", "pathDefaults:\n  readTimeout: 0s\n", 2, "pathDefaults.readTimeout", "positive"},
 	{"default max readers", "pathDefaults:\n  maxReaders: -2\n", 2, "pathDefaults.maxReaders", "0"},
+
+	// Recording and playback.
+	{"record path without %path", "paths:\n  cam:\n    source: demo\n    recordPath: /srv/rec/%Y-%m-%d_%H-%M-%S-%f\n", 4, "paths.cam.recordPath", "%path"},
+	{"default record path without time", "pathDefaults:\n  recordPath: ./rec/%path\n", 2, "pathDefaults.recordPath", "%f"},
+	{"record part too short", "paths:\n  cam:\n    source: demo\n    recordPartDuration: 10ms\n", 4, "paths.cam.recordPartDuration", "minimum"},
+	{"record part over segment", "pathDefaults:\n  recordSegmentDuration: 2s\n  recordPartDuration: 3s\n", 3, "pathDefaults.recordPartDuration", "longer"},
+	{"record budget tiny", "paths:\n  cam:\n    source: demo\n    recordMaxBytes: 1000\n", 4, "paths.cam.recordMaxBytes", "1MiB"},
+	{"playback clash", "playback:\n  address: :8554\n", 2, "playback.address", "rtsp.address"},
+	{"permission action", "auth:\n  users:\n    - {user: any, permissions: [{action: replay}]}\n", 3, "auth.users[0].permissions[0].action", "playback"},
 }
 
 // TestCheckConfigRefusesWhatRunWould: every case exits 1 with an error

@@ -73,6 +73,16 @@ func checkSubsystems(c *conf.Config) error {
 			return &conf.Error{Key: fmt.Sprintf("auth.users[%d].pass", i), Msg: without(err, auth.ErrBadHash)}
 		}
 	}
+	if key, err := checkRecord(c.PathDefaults, conf.PathConf{}); err != nil {
+		return &conf.Error{Key: "pathDefaults." + key, Msg: err.Error()}
+	}
+	for name, p := range c.Paths {
+		if key, err := checkRecord(c.PathDefaults, p); err != nil {
+			// A path that sets no record key inherits the defaults' fault,
+			// reported above.
+			return &conf.Error{Key: "paths." + name + "." + key, Msg: err.Error()}
+		}
+	}
 	if c.WebRTC.Address != "" {
 		if err := webrtcOptions(c.WebRTC).Validate(); err != nil {
 			var oe *webrtc.OptionError

@@ -62,6 +62,7 @@ type dispatcher struct {
 	log     zerolog.Logger
 	store   *store.Store
 	paths   pathManager
+	rec     recordControl // nil: recording commands answer as if nothing records
 	cfg     *conf.Config
 	health  func(ctx context.Context) uplink.Health
 	restart func()
@@ -96,6 +97,9 @@ func newDispatcher(d *dispatcher) *dispatcher {
 		"path.restart":  d.pathRestart,
 		"agent.restart": d.agentRestart,
 		"agent.update":  d.agentUpdate,
+		// Recording (agent/record.go).
+		"recordings.list": d.recordingsList,
+		"path.record":     d.pathRecord,
 	}
 	return d
 }
@@ -187,7 +191,7 @@ func (d *dispatcher) call(ctx context.Context, r *request) (result any, err erro
 	if !ok {
 		return nil, cmdErr(uplink.CodeUnknownCommand, "unknown command %q", r.name)
 	}
-	if strings.HasPrefix(r.name, "paths.") || r.name == "path.restart" {
+	if strings.HasPrefix(r.name, "paths.") || r.name == "path.restart" || r.name == "path.record" {
 		d.changing.Lock()
 		defer d.changing.Unlock()
 	}
@@ -410,7 +414,7 @@ func (d *dispatcher) decodePath(r *request) (string, conf.PathConf, error) {
 	if a.Conf == nil {
 		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "conf is required")
 	}
-	if err := a.Conf.Validate(); err != nil {
+	if err := d.checkPathConf(*a.Conf); err != nil {
 		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "conf: %s", redact.Error(err))
 	}
 	return a.Name, *a.Conf, nil
@@ -434,6 +438,7 @@ func (d *dispatcher) pathsAdd(_ context.Context, r *request) (any, error) {
 		_ = d.paths.RemovePath(name) // keep the running set equal to the stored one
 		return nil, err
 	}
+	d.syncRecord(name, &pc)
 	return d.listing(name, "fleet", pc), nil
 }
 
@@ -455,6 +460,7 @@ func (d *dispatcher) pathsUpdate(_ context.Context, r *request) (any, error) {
 		_ = d.paths.SetPath(name, pathConfig(d.cfg.PathDefaults, old))
 		return nil, err
 	}
+	d.syncRecord(name, &pc)
 	return d.listing(name, "fleet", pc), nil
 }
 
@@ -475,6 +481,7 @@ func (d *dispatcher) pathsRemove(_ context.Context, r *request) (any, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	d.syncRecord(a.Name, nil)
 	if err := d.paths.RemovePath(a.Name); err != nil && !errors.Is(err, streaming.ErrPathNotFound) {
 		return nil, err
 	}
@@ -498,7 +505,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 		if err := d.checkFleetName(name); err != nil {
 			return nil, err
 		}
-		if err := pc.Validate(); err != nil {
+		if err := d.checkPathConf(pc); err != nil {
 			return nil, cmdErr(uplink.CodeBadRequest, "path %q: %s", name, redact.Error(err))
 		}
 		names = append(names, name)
@@ -516,6 +523,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 	var errs []error
 	for name := range cur {
 		if _, keep := a.Paths[name]; !keep {
+			d.syncRecord(name, nil)
 			if err := d.paths.RemovePath(name); err != nil && !errors.Is(err, streaming.ErrPathNotFound) {
 				errs = append(errs, err)
 			}
@@ -526,6 +534,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 		if old, ok := cur[name]; ok && reflect.DeepEqual(old, pc) {
 			continue // unchanged: leave its readers alone
 		}
+		d.syncRecord(name, &pc)
 		if err := d.paths.SetPath(name, pathConfig(d.cfg.PathDefaults, pc)); err != nil {
 			errs = append(errs, fmt.Errorf("path %q: %w", name, err))
 		}

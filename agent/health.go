@@ -37,8 +37,9 @@ type healthSource struct {
 	link      interface{ Stats() uplink.Stats }
 	auth      interface{ Stats() auth.Stats } // nil: no auth figures
 	store     *store.Store
-	outbox    *outbox    // nil without an uplink
-	events    *eventSink // nil: no event losses to report
+	outbox    *outbox       // nil without an uplink
+	records   recordControl // nil: no recording figures
+	events    *eventSink    // nil: no event losses to report
 	// listeners returns the figures of every TCP listener; nil: none.
 	listeners func() []guard.Stats
 	// pending returns the WHEP sessions waiting to connect and the offers
@@ -85,7 +86,13 @@ func (h *healthSource) snapshot(ctx context.Context) uplink.Health {
 	}
 	if h.paths != nil {
 		for _, p := range h.paths.Paths() {
-			doc.Paths = append(doc.Paths, pathHealth(p))
+			ph := pathHealth(p)
+			if h.records != nil {
+				if st, ok := h.records.Status(p.Name); ok {
+					ph.Recording = recordingHealth(st)
+				}
+			}
+			doc.Paths = append(doc.Paths, ph)
 		}
 	}
 	if h.link != nil {

@@ -88,6 +88,9 @@ func (l *link) Run(ctx context.Context) error {
 	if a.hls != nil {
 		l.health.hlsMuxers = a.hls.Muxers
 	}
+	if a.rec != nil {
+		l.health.records = a.rec
+	}
 	if l.client != nil {
 		l.health.link = l.client
 	}
@@ -97,6 +100,9 @@ func (l *link) Run(ctx context.Context) error {
 	})
 	if a.update != nil {
 		l.disp.update = a.update
+	}
+	if a.rec != nil {
+		l.disp.rec = a.rec
 	}
 
 	var srv *api.Server

@@ -39,6 +39,8 @@ hls:
   address: ""
 api:
   address: %s
+playback:
+  address: ""
 uplink:
   broker: %s
   healthInterval: 1s

@@ -46,7 +46,7 @@ func TestPprofEndpoint(t *testing.T) {
 				pprofLine = "  pprof: true\n"
 			}
 			body := fmt.Sprintf("agent:\n  dataDir: %s\n  logLevel: info\n%srtsp:\n  address: %s\n  transports: [tcp]\n"+
-				"webrtc:\n  address: \"\"\nhls:\n  address: \"\"\napi:\n  address: %s\nuplink:\n  broker: \"\"\n",
+				"webrtc:\n  address: \"\"\nhls:\n  address: \"\"\napi:\n  address: %s\nplayback:\n  address: \"\"\nuplink:\n  broker: \"\"\n",
 				dir, pprofLine, freePort(t), apiAddr)
 			file := filepath.Join(t.TempDir(), "camgate.yml")
 			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {

@@ -397,6 +397,26 @@ func (m *Manager) Has(name string) bool {
 	return false
 }
 
+// EntryFor names the entry that governs name: name itself when it is
+// configured, else the first "~regexp" entry matching it, else all_others.
+// It creates no path.
+func (m *Manager) EntryFor(name string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.entries[name]; ok {
+		return name, true
+	}
+	for _, e := range m.regexps {
+		if e.re.MatchString(name) {
+			return e.name, true
+		}
+	}
+	if m.catch != nil {
+		return CatchAll, true
+	}
+	return "", false
+}
+
 // AddPath adds an entry; ErrPathExists if it is configured already.
 func (m *Manager) AddPath(name string, c PathConfig) error {
 	if m.Has(name) {

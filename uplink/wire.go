@@ -168,6 +168,17 @@ type PathHealth struct {
 	Bitrate    float64 `json:"bitrate"` // bits/s in, over the last interval
 	Reconnects uint64  `json:"reconnects"`
 	LastError  string  `json:"lastError,omitempty"`
+	// Recording is set for a path that records or has recordings.
+	Recording *RecordingHealth `json:"recording,omitempty"`
+}
+
+// RecordingHealth is a path's recording: its state and what is on disk.
+type RecordingHealth struct {
+	State     string     `json:"state"` // off, waiting (for a stream), recording
+	Bytes     int64      `json:"bytes"`
+	Segments  int        `json:"segments"`
+	Oldest    *time.Time `json:"oldest,omitempty"` // start of the oldest segment
+	LastError string     `json:"lastError,omitempty"`
 }
 
 // UplinkHealth are the uplink's own figures.

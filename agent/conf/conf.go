@@ -16,6 +16,7 @@ type Config struct {
 	WebRTC       WebRTC              `yaml:"webrtc" json:"webrtc"`
 	HLS          HLS                 `yaml:"hls" json:"hls"`
 	API          API                 `yaml:"api" json:"api"`
+	Playback     Playback            `yaml:"playback" json:"playback"`
 	Uplink       Uplink              `yaml:"uplink" json:"uplink"`
 	Auth         Auth                `yaml:"auth" json:"auth"`
 	PathDefaults PathDefaults        `yaml:"pathDefaults" json:"pathDefaults"`
@@ -117,6 +118,11 @@ type API struct {
 	AllowedHosts []string `yaml:"allowedHosts" json:"allowedHosts"`
 }
 
+// Playback is the recordings' HTTP listener (GET /list, GET /get).
+type Playback struct {
+	Address string `yaml:"address" json:"address"`
+}
+
 // Uplink is the MQTT section.
 type Uplink struct {
 	Broker         SecretURL `yaml:"broker" json:"broker"`
@@ -188,6 +194,14 @@ type PathDefaults struct {
 	// RunOnDemandCloseAfter is how long the runOnDemand command outlives
 	// the last reader.
 	RunOnDemandCloseAfter Duration `yaml:"runOnDemandCloseAfter" json:"runOnDemandCloseAfter"`
+
+	Record                bool     `yaml:"record" json:"record"`
+	RecordPath            string   `yaml:"recordPath" json:"recordPath"`
+	RecordSegmentDuration Duration `yaml:"recordSegmentDuration" json:"recordSegmentDuration"`
+	RecordPartDuration    Duration `yaml:"recordPartDuration" json:"recordPartDuration"`
+	RecordDeleteAfter     Duration `yaml:"recordDeleteAfter" json:"recordDeleteAfter"`
+	RecordMaxBytes        ByteSize `yaml:"recordMaxBytes" json:"recordMaxBytes"`
+	RecordMinFreeBytes    ByteSize `yaml:"recordMinFreeBytes" json:"recordMinFreeBytes"`
 }
 
 // PathConf is one entry of paths. Unset keys (nil) take pathDefaults.
@@ -224,6 +238,14 @@ type PathConf struct {
 	// of its DER) instead of verifying it against the system roots; for
 	// self-signed cameras. Empty: verified as a web browser would.
 	SourceFingerprint Fingerprint `yaml:"sourceFingerprint,omitempty" json:"sourceFingerprint,omitempty"`
+
+	Record                *bool     `yaml:"record,omitempty" json:"record,omitempty"`
+	RecordPath            *string   `yaml:"recordPath,omitempty" json:"recordPath,omitempty"`
+	RecordSegmentDuration *Duration `yaml:"recordSegmentDuration,omitempty" json:"recordSegmentDuration,omitempty"`
+	RecordPartDuration    *Duration `yaml:"recordPartDuration,omitempty" json:"recordPartDuration,omitempty"`
+	RecordDeleteAfter     *Duration `yaml:"recordDeleteAfter,omitempty" json:"recordDeleteAfter,omitempty"`
+	RecordMaxBytes        *ByteSize `yaml:"recordMaxBytes,omitempty" json:"recordMaxBytes,omitempty"`
+	RecordMinFreeBytes    *ByteSize `yaml:"recordMinFreeBytes,omitempty" json:"recordMinFreeBytes,omitempty"`
 }
 
 // Update configures agent.update (signed self-update with a trial).

@@ -117,6 +117,21 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
 
+// UnmarshalJSON accepts a number of bytes or a string with a unit
+// ("10GiB"), as fleet commands may send either.
+func (b *ByteSize) UnmarshalJSON(data []byte) error {
+	s := string(data)
+	if u, err := strconv.Unquote(s); err == nil {
+		s = u
+	}
+	v, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
 func (b ByteSize) String() string {
 	switch {
 	case b != 0 && b%(1<<30) == 0:

@@ -185,6 +185,9 @@ func (c *Config) listeners() []listener {
 	if c.API.Address != "" {
 		ls = append(ls, listener{"api.address", "tcp", c.API.Address})
 	}
+	if c.Playback.Address != "" {
+		ls = append(ls, listener{"playback.address", "tcp", c.Playback.Address})
+	}
 	return ls
 }
 
@@ -337,6 +340,9 @@ func (c *Config) Validate() error {
 	if err := validateAddr("api.address", c.API.Address, true); err != nil {
 		return err
 	}
+	if err := validateAddr("playback.address", c.Playback.Address, true); err != nil {
+		return err
+	}
 	if err := checkClashes(c.listeners()); err != nil {
 		return err
 	}
@@ -456,7 +462,7 @@ func (u User) validate(key string) error {
 		switch pm.Action {
 		case "read", "publish", "api", "playback":
 		default:
-			return &Error{Key: pk + ".action", Msg: fmt.Sprintf("%q is not one of read, publish, api", pm.Action)}
+			return &Error{Key: pk + ".action", Msg: fmt.Sprintf("%q is not one of read, publish, api, playback", pm.Action)}
 		}
 		if pm.Path != "" {
 			if err := ValidatePathEntry(pm.Path); err != nil {

@@ -24,6 +24,14 @@ type storedPath struct {
 	MaxReaders                 *int           `json:"maxReaders,omitempty"`
 	SourceRetryMax             *conf.Duration `json:"sourceRetryMax,omitempty"`
 	SourceFingerprint          string         `json:"sourceFingerprint,omitempty"`
+
+	Record                *bool          `json:"record,omitempty"`
+	RecordPath            *string        `json:"recordPath,omitempty"`
+	RecordSegmentDuration *conf.Duration `json:"recordSegmentDuration,omitempty"`
+	RecordPartDuration    *conf.Duration `json:"recordPartDuration,omitempty"`
+	RecordDeleteAfter     *conf.Duration `json:"recordDeleteAfter,omitempty"`
+	RecordMaxBytes        *conf.ByteSize `json:"recordMaxBytes,omitempty"`
+	RecordMinFreeBytes    *conf.ByteSize `json:"recordMinFreeBytes,omitempty"`
 }
 
 func toStored(p conf.PathConf) storedPath {
@@ -37,6 +45,13 @@ func toStored(p conf.PathConf) storedPath {
 		MaxReaders:                 p.MaxReaders,
 		SourceRetryMax:             p.SourceRetryMax,
 		SourceFingerprint:          string(p.SourceFingerprint),
+		Record:                     p.Record,
+		RecordPath:                 p.RecordPath,
+		RecordSegmentDuration:      p.RecordSegmentDuration,
+		RecordPartDuration:         p.RecordPartDuration,
+		RecordDeleteAfter:          p.RecordDeleteAfter,
+		RecordMaxBytes:             p.RecordMaxBytes,
+		RecordMinFreeBytes:         p.RecordMinFreeBytes,
 	}
 }
 
@@ -51,6 +66,13 @@ func (sp storedPath) conf() conf.PathConf {
 		MaxReaders:                 sp.MaxReaders,
 		SourceRetryMax:             sp.SourceRetryMax,
 		SourceFingerprint:          conf.Fingerprint(sp.SourceFingerprint),
+		Record:                     sp.Record,
+		RecordPath:                 sp.RecordPath,
+		RecordSegmentDuration:      sp.RecordSegmentDuration,
+		RecordPartDuration:         sp.RecordPartDuration,
+		RecordDeleteAfter:          sp.RecordDeleteAfter,
+		RecordMaxBytes:             sp.RecordMaxBytes,
+		RecordMinFreeBytes:         sp.RecordMinFreeBytes,
 	}
 }
 

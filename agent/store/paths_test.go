@@ -16,7 +16,17 @@ import (
 func fullPath() conf.PathConf {
 	on, tr, mr := false, "tcp", 3
 	d1, d2, d3, d4 := conf.Duration(5*time.Second), conf.Duration(7*time.Second), conf.Duration(9*time.Second), conf.Duration(2*time.Second)
+	rec, rp := true, "/srv/rec/%path/%s-%f"
+	r1, r2, r3 := conf.Duration(time.Minute), conf.Duration(2*time.Second), conf.Duration(48*time.Hour)
+	b1, b2 := conf.ByteSize(10<<30), conf.ByteSize(1<<30)
 	return conf.PathConf{
+		Record:                     &rec,
+		RecordPath:                 &rp,
+		RecordSegmentDuration:      &r1,
+		RecordPartDuration:         &r2,
+		RecordDeleteAfter:          &r3,
+		RecordMaxBytes:             &b1,
+		RecordMinFreeBytes:         &b2,
 		Source:                     "rtsps://admin:s3cret@10.0.0.64:554/Streaming/Channels/101",
 		SourceOnDemand:             &on,
 		SourceOnDemandStartTimeout: &d1,

@@ -59,8 +59,8 @@ func BuildAgent(dir string, race bool) (string, error) {
 }
 
 // AgentOptions describe one camgate process. Zero ports are picked free on
-// 127.0.0.1. WebRTC, HLS, the API and the uplink are off unless Sections
-// turns them on.
+// 127.0.0.1. WebRTC, HLS, the API, playback and the uplink are off unless
+// Sections turns them on.
 type AgentOptions struct {
 	Bin string // camgate binary (required)
 	Dir string // config file, logs and (by default) dataDir live here (required)
@@ -135,10 +135,11 @@ func WriteAgentConfig(o *AgentOptions) (string, error) {
 			"rtpAddress":  "127.0.0.1:" + strconv.Itoa(o.RTPPort),
 			"rtcpAddress": "127.0.0.1:" + strconv.Itoa(o.RTPPort+1),
 		},
-		"webrtc": {"address": ""},
-		"hls":    {"address": ""},
-		"api":    {"address": ""},
-		"uplink": {"broker": ""},
+		"webrtc":   {"address": ""},
+		"hls":      {"address": ""},
+		"api":      {"address": ""},
+		"playback": {"address": ""},
+		"uplink":   {"broker": ""},
 	}
 	if o.Users != nil {
 		doc["auth"] = map[string]any{"users": o.Users}

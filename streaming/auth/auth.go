@@ -41,6 +41,8 @@ const (
 	ActionRead    Action = "read"
 	ActionPublish Action = "publish"
 	ActionAPI     Action = "api"
+	// ActionPlayback is reading recordings (the playback listener).
+	ActionPlayback Action = "playback"
 )
 
 // Permission is an action, optionally limited to a path or "~regexp".

@@ -98,6 +98,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header; default 16 KiB.
 	MaxHeaderBytes int
+	// PlaybackAddress is the recordings' listener (playback.address): when
+	// set, the player page shows a timeline of the path's recorded spans
+	// that plays them from it; default "" (no timeline).
+	PlaybackAddress string
 	// Logger is the parent logger; the server adds component=webrtc.
 	Logger zerolog.Logger
 

@@ -3,6 +3,7 @@ package webrtc
 import (
 	_ "embed"
 	"html"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,14 +29,21 @@ var (
 	indexPage string
 	//go:embed page/camgate.js
 	camgateJS string
+	//go:embed page/timeline.html
+	timelinePart string
 )
 
-// pageConf is what the pages need to know of the box's other listeners.
+// pageConf is what the pages need to know of the box's other listeners:
+// the HLS and RTSP ports, and the playback listener's origin as the
+// browser reaches it ("" without playback).
 type pageConf struct {
 	hlsPort, rtspPort int
+	playback          string
 }
 
-func (s *Server) pageConf() pageConf { return pageConf{hlsPort: s.o.HLSPort, rtspPort: s.o.RTSPPort} }
+func (s *Server) pageConf(r *http.Request) pageConf {
+	return pageConf{hlsPort: s.o.HLSPort, rtspPort: s.o.RTSPPort, playback: playbackOrigin(s.o.PlaybackAddress, r.Host)}
+}
 
 // fill replaces the placeholders every page has.
 func (c pageConf) fill(page string) string {
@@ -44,31 +52,57 @@ func (c pageConf) fill(page string) string {
 	return strings.ReplaceAll(page, "{{rtspPort}}", strconv.Itoa(c.rtspPort))
 }
 
-func (s *Server) writePage(w http.ResponseWriter, body string) {
+func (s *Server) writePage(w http.ResponseWriter, body string, c pageConf) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	// Scripts and styles are inline and nothing is loaded from elsewhere,
 	// except the LL-HLS fallback from the HLS port of whatever host the
-	// browser used.
-	hls := ""
-	if p := s.o.HLSPort; p > 0 {
-		hls = " http://*:" + strconv.Itoa(p)
+	// browser used, and the recordings from the playback listener.
+	other := ""
+	if p := c.hlsPort; p > 0 {
+		other = " http://*:" + strconv.Itoa(p)
 	}
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:"+hls+"; connect-src 'self'"+hls)
+	if c.playback != "" {
+		other += " " + c.playback
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:"+other+"; connect-src 'self'"+other)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write([]byte(body))
 }
 
-func (s *Server) servePlayer(w http.ResponseWriter, _ *http.Request, name string) {
-	s.writePage(w, renderPlayer(name, s.pageConf()))
+func (s *Server) servePlayer(w http.ResponseWriter, r *http.Request, name string) {
+	c := s.pageConf(r)
+	s.writePage(w, renderPlayer(name, c), c)
+}
+
+// playbackOrigin is where the page finds the playback listener: its own
+// host name (the one the browser used) unless the listener is bound to
+// one address, and the listener's port. "" when there is none.
+func playbackOrigin(addr, reqHost string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if addr == "" || err != nil || port == "" || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = reqHost
+		if h, _, err := net.SplitHostPort(reqHost); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+	}
+	if host == "" || strings.ContainsAny(host, " /\\\"'<>;") {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // serveIndex lists the paths the client may read, and only those: a
 // client that may read none gets the page of a box without paths.
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
-	s.writePage(w, renderIndex(s.readablePaths(r), s.pageConf()))
+	c := s.pageConf(r)
+	s.writePage(w, renderIndex(s.readablePaths(r), c), c)
 }
 
 // listing decides, for one request, what it may read: anonymously first,
@@ -95,9 +129,15 @@ func (l *listing) mayRead(path string) bool {
 	return ok
 }
 
-// renderPlayer fills the player page for the path name.
+// renderPlayer fills the player page for the path name, with the
+// recordings' timeline when there is a playback listener.
 func renderPlayer(name string, c pageConf) string {
-	return c.fill(strings.ReplaceAll(playerPage, "{{path}}", html.EscapeString(name)))
+	tl := ""
+	if c.playback != "" {
+		tl = strings.ReplaceAll(timelinePart, "{{playback}}", html.EscapeString(c.playback))
+	}
+	page := strings.Replace(playerPage, "{{timeline}}", tl, 1)
+	return c.fill(strings.ReplaceAll(page, "{{path}}", html.EscapeString(name)))
 }
 
 // renderIndex fills the console with a table of paths, which its script

@@ -55,6 +55,8 @@ type options struct {
 	timeout   time.Duration
 	logLevel  string
 	pprof     string
+	record    []int // cameras recorded at once, per recording scenario
+	onlyRec   bool
 }
 
 func main() {
@@ -94,6 +96,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&o.logLevel, "log-level", "info", "agent.logLevel during the run")
 	fs.StringVar(&o.pprof, "pprof", "", "directory: turn agent.pprof on and save CPU and heap profiles taken after the largest 1-camera window")
+	record := fs.String("record", "1,16", "cameras recorded at once, per recording scenario (\"\": skip); the 1-camera one also times playback")
+	fs.BoolVar(&o.onlyRec, "record-only", false, "run the recording scenarios only")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -109,6 +113,16 @@ func parseFlags(args []string) (options, error) {
 	}
 	if !slices.IsSorted(o.readers) {
 		return o, errors.New("-readers must be ascending")
+	}
+	for _, s := range strings.Split(*record, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-record: bad count %q", s)
+		}
+		o.record = append(o.record, n)
 	}
 	c, r, ok := strings.Cut(*multi, "x")
 	var err1, err2 error
@@ -208,6 +222,10 @@ func (b *bench) run(ctx context.Context) error {
 		{"idle on-demand paths", b.idlePathsScenario},
 		{"1 camera", b.oneCamera},
 		{"many cameras", b.manyCameras},
+		{"recording", b.recording},
+	}
+	if b.o.onlyRec {
+		steps = steps[len(steps)-1:]
 	}
 	for _, s := range steps {
 		if err = ctx.Err(); err != nil {
@@ -232,7 +250,7 @@ func (b *bench) run(ctx context.Context) error {
 
 // startAgent starts camgate with paths on free loopback ports; the API is
 // on so /metrics can report dropped packets.
-func (b *bench) startAgent(label string, paths map[string]map[string]any) (*interop.Agent, string, error) {
+func (b *bench) startAgent(label string, paths map[string]map[string]any, sections ...map[string]map[string]any) (*interop.Agent, string, error) {
 	apiPort, err := interop.FreeTCPPort()
 	if err != nil {
 		return nil, "", err
@@ -260,6 +278,11 @@ func (b *bench) startAgent(label string, paths map[string]map[string]any) (*inte
 			"webrtc": {"address": "127.0.0.1:" + strconv.Itoa(webrtcPort), "iceUDPMuxAddress": "127.0.0.1:" + strconv.Itoa(iceUDP), "ipsFromInterfaces": false, "additionalHosts": []string{"127.0.0.1"}},
 			"hls":    {"address": "127.0.0.1:" + strconv.Itoa(hlsPort)},
 		},
+	}
+	for _, extra := range sections {
+		for k, v := range extra {
+			o.Sections[k] = v
+		}
 	}
 	a, err := interop.StartAgent(o, 30*time.Second)
 	if err != nil {

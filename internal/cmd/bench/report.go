@@ -29,6 +29,8 @@ type report struct {
 	fanout    []fanoutResult
 	rssAfter  uint64
 	multi     *result
+	rec       []recordResult
+	playback  *playbackResult
 
 	coldDirect, coldAgent []time.Duration
 	warmDirect, warmAgent []time.Duration
@@ -87,6 +89,10 @@ func (r *report) markdown(o options) string {
 	p("  Out: bytes the agent wrote (wchar of /proc/PID/io: sockets and logs). A reader keeps up when it")
 	p("  received 25 fps over the window, less the 0.5 s granularity of ffmpeg's progress report.")
 	p("  WebRTC and the API on loopback ports, uplink off (no broker).")
+	if o.onlyRec {
+		r.recordMarkdown(p)
+		return w.String()
+	}
 	p("")
 	p("| load | agent CPU | RSS end (peak) | readers keeping up (min fps) | out | dropped | target | |")
 	p("|---|---|---|---|---|---|---|---|")
@@ -154,6 +160,7 @@ func (r *report) markdown(o options) string {
 		p("| new reader joins a running stream (median) | %s | %s | < 150 ms | %s |",
 			spread(r.warmAgent), spread(r.warmDirect), verdict(float64(median(r.warmAgent).Milliseconds()), 149, "ms"))
 	}
+	r.recordMarkdown(p)
 	p("")
 	mib := float64(r.binarySize) / (1 << 20)
 	p("Binary: %.1f MiB (`-trimpath -ldflags \"-s -w\"`, CGO_ENABLED=0, %s); target ≤ 20 MiB: %s.", mib, "linux/amd64 when run here", verdict(mib, 20, "MiB"))
