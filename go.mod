@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	aead.dev/minisign v0.3.0
-	github.com/bluenviron/gohlslib/v2 v2.2.2
 	github.com/abema/go-mp4 v1.4.1
+	github.com/bluenviron/gohlslib/v2 v2.2.2
 	github.com/bluenviron/gortsplib/v4 v4.16.2
 	github.com/bluenviron/mediacommon/v2 v2.4.1
 	github.com/eclipse/paho.mqtt.golang v1.5.1
@@ -32,7 +32,6 @@ require (
 )
 
 require (
-	github.com/abema/go-mp4 v1.4.1 // indirect
 	github.com/asticode/go-astikit v0.30.0 // indirect
 	github.com/asticode/go-astits v1.13.0 // indirect
 	github.com/ebitengine/purego v0.11.2 // indirect
