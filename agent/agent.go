@@ -54,6 +54,8 @@ type Agent struct {
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
 	link   *link          // fleet side: events, uplink, commands, local API
+	// desired is the fleet's desired state as applied (labels, settings).
+	desired *desiredState
 	update *update.Updater
 
 	// trialCand is set when an update's candidate waits for its trial:
@@ -108,6 +110,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		}
 	}
 	a.log = a.log.With().Str("agent", a.id).Logger()
+	if a.desired, err = newDesiredState(cfg, st, a.log); err != nil {
+		return nil, err
+	}
 	if a.link, err = newLink(a); err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type healthSource struct {
 	// pending returns the WHEP sessions waiting to connect and the offers
 	// refused for it; nil without WebRTC.
 	pending func() (int, uint64)
+	// retime carries a new interval for runHealth (desired state); nil:
+	// the interval never changes.
+	retime <-chan time.Duration
 }
 
 // snapshot reads every figure now. A figure that cannot be read is left
@@ -128,10 +131,16 @@ func (h *healthSource) runHealth(ctx context.Context, interval time.Duration, ev
 			events.emit(uplink.EventOutboxDropped, "", map[string]any{"dropped": n, "total": doc.Uplink.Dropped})
 		}
 		h.foldStats(prev)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case d := <-h.retime:
+				t.Reset(d)
+			case <-t.C:
+				break wait
+			}
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +64,9 @@ type Options struct {
 	Version   string
 	BootID    string
 	StartedAt time.Time // default: when New was called
+	// Labels go into the birth, the last will and the shutdown status
+	// (SetLabels changes them); none by default.
+	Labels map[string]string
 
 	// Outbox is drained while connected; nil disables draining.
 	Outbox Outbox
@@ -137,6 +142,11 @@ type Client struct {
 	cmds   chan Incoming
 	lost   chan error
 	dial   dialer
+	// desired holds the newest desired document not yet taken (Desired).
+	desired chan []byte
+	labels  atomic.Pointer[map[string]string]
+	// birthMu orders the birth messages of a session and of SetLabels.
+	birthMu sync.Mutex
 
 	running         atomic.Bool
 	connected       atomic.Bool
@@ -162,8 +172,12 @@ func New(opts Options) (*Client, error) {
 		log:    opts.Logger.With().Str("component", "uplink").Logger(),
 		cmds:   make(chan Incoming, opts.CommandQueue),
 		lost:   make(chan error, 1),
+
+		desired: make(chan []byte, 1),
 	}
-	will, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonLost})
+	labels := maps.Clone(opts.Labels)
+	c.labels.Store(&labels)
+	will, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonLost, Labels: c.currentLabels()})
 	po := paho.NewClientOptions().
 		AddBroker(opts.Broker).
 		SetClientID(opts.AgentID).
@@ -198,6 +212,7 @@ func New(opts Options) (*Client, error) {
 	// SUBSCRIBE is even sent.
 	c.mqtt.AddRoute(topics.CmdFilter(), c.onCommand)
 	c.mqtt.AddRoute(topics.BroadcastCmdFilter(), c.onCommand)
+	c.mqtt.AddRoute(topics.Desired(), c.onDesired)
 	return c, nil
 }
 
@@ -340,7 +355,7 @@ func (c *Client) subscribe(ctx context.Context) error {
 	// A refused filter fails the session (retried with backoff), except the
 	// 0x91 "packet identifier in use" some brokers answer while a queued
 	// command to us holds the same id: that is retried at once.
-	filters := map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1}
+	filters := map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1, c.topics.Desired(): 1}
 	for attempt := 0; ; attempt++ {
 		sub := c.mqtt.SubscribeMultiple(filters, nil)
 		if err := waitToken(ctx, sub, c.opts.ConnectTimeout); err != nil {
@@ -354,10 +369,7 @@ func (c *Client) subscribe(ctx context.Context) error {
 			return fmt.Errorf("subscribe commands: broker refused (code 0x%02x)", code)
 		}
 	}
-	now := c.opts.Now().UTC()
-	started := c.opts.StartedAt.UTC()
-	birth, _ := json.Marshal(Status{State: StateOnline, Version: c.opts.Version, BootID: c.opts.BootID, StartedAt: &started, TS: &now})
-	if err := waitToken(ctx, c.mqtt.Publish(c.topics.Status(), 1, true, birth), c.opts.ConnectTimeout); err != nil {
+	if err := waitToken(ctx, c.publishBirth(), c.opts.ConnectTimeout); err != nil {
 		return fmt.Errorf("publish birth: %w", err)
 	}
 	return nil
@@ -367,7 +379,7 @@ func (c *Client) subscribe(ctx context.Context) error {
 func (c *Client) shutdown() {
 	budget := max(c.opts.StopTimeout/3, time.Second)
 	now := c.opts.Now().UTC()
-	off, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonShutdown, Version: c.opts.Version, BootID: c.opts.BootID, TS: &now})
+	off, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonShutdown, Version: c.opts.Version, BootID: c.opts.BootID, TS: &now, Labels: c.currentLabels()})
 	if err := waitToken(context.Background(), c.mqtt.Publish(c.topics.Status(), 1, true, off), budget); err != nil {
 		c.log.Warn().Str("error", redact.Error(err)).Msg("shutdown status not published")
 	}

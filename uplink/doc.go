@@ -13,6 +13,12 @@
 // outbox only after the broker's PUBACK. Commands arrive on Commands(); the
 // paho callback only copies the message into that channel.
 //
+// The client also subscribes to its retained desired state
+// (P/ID/state/desired) and hands the newest document over on Desired();
+// the agent applies it and answers with PublishReported on the retained
+// P/ID/state/reported. The status carries the agent's labels
+// (Options.Labels, SetLabels), which fleet selectors match.
+//
 // # Caveats
 //
 // uplink knows no paths, no bbolt and no streaming: the outbox is the small

@@ -13,6 +13,7 @@
 //	outbox    health and events waiting for the broker's PUBACK (seq -> record)
 //	commands  command journal (id -> state and stored reply), pruned by age and count
 //	stats     lifetime counters per path
+//	state     the desired-state document last applied and its report
 //
 // A file that bbolt cannot open as a database is moved aside to
 // camgate.db.corrupt-<time> and a fresh file is created; Recovered reports
