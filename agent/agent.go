@@ -56,7 +56,7 @@ type Agent struct {
 	link   *link          // fleet side: events, uplink, commands, local API
 	// desired is the fleet's desired state as applied (labels, settings).
 	desired *desiredState
-	update *update.Updater
+	update  *update.Updater
 
 	// trialCand is set when an update's candidate waits for its trial:
 	// Run then returns errUpdateTrial.
