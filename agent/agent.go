@@ -54,9 +54,10 @@ type Agent struct {
 	rtsp   *rtspserver.Server
 	webrtc *webrtc.Server // nil when webrtc.address is empty
 	link   *link          // fleet side: events, uplink, commands, local API
+	update *update.Updater
+
 	// desired is the fleet's desired state as applied (labels, settings).
 	desired *desiredState
-	update  *update.Updater
 
 	// trialCand is set when an update's candidate waits for its trial:
 	// Run then returns errUpdateTrial.
