@@ -28,7 +28,8 @@ usage:
                                    check a release file's minisign signature against update.publicKeys
   camgate version                  version, commit, build date, Go version, os/arch
   camgate service install|uninstall|start|stop|status [-c FILE]
-  camgate fleet ls|status ID|cmd ID NAME [JSON]|watch [-broker URL]
+  camgate fleet ls|status|cmd|desired|rollout|watch ...  [-broker URL]
+                                   the fleet side over MQTT (camgate fleet -h)
 `
 
 // shutdownGrace bounds a graceful stop.

@@ -318,6 +318,12 @@ func (c *Client) session(ctx context.Context) error {
 	c.connected.Store(true)
 	defer c.connected.Store(false)
 	if err := c.subscribe(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped right after connecting: the birth may be out, and
+			// a clean disconnect sends no will, so say offline.
+			c.shutdown()
+			return ctx.Err()
+		}
 		c.mqtt.Disconnect(100)
 		return err
 	}
