@@ -449,9 +449,9 @@ func (run *rolloutRun) run(ctx context.Context) (*Rollout, error) {
 	}
 	replyFilter := c.prefix + "/+/reply/" + run.reqID()
 	filters := map[string]byte{
-		c.prefix + "/+/status":              1,
+		c.prefix + "/+/status":               1,
 		c.prefix + "/+/" + uplink.KindEvents: 1,
-		replyFilter:                         1,
+		replyFilter:                          1,
 	}
 	if err := c.subscribe(ctx, filters, handler); err != nil {
 		return r, fmt.Errorf("rollout %s: subscribe: %w", r.ID, err)
