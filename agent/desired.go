@@ -133,13 +133,6 @@ func (s *desiredState) version() uint64 {
 	return s.applied.Version
 }
 
-// lastReport is the report of the applied document; nil before the first.
-func (s *desiredState) lastReport() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reported
-}
-
 // fleetPathSetter is what apply needs from the dispatcher: the entry check
 // and the set replacement paths.set uses, under its lock.
 type fleetPathSetter interface {

@@ -26,7 +26,7 @@ func plan(ids []string, mod func(*fleet.RolloutPlan)) fleet.RolloutPlan {
 
 func simIDs(s *sims) []string {
 	var ids []string
-	for _, a := range s.agents {
+	for _, a := range s.Agents {
 		ids = append(ids, a.ID())
 	}
 	return ids
@@ -78,7 +78,7 @@ func TestRolloutHaltsOnFailures(t *testing.T) {
 	if r.Waves[2].EndedAt == nil {
 		t.Fatal("the halted wave has no end")
 	}
-	for i, a := range s.agents {
+	for i, a := range s.Agents {
 		switch {
 		case i < 3 && a.Version() != "v2.0.0":
 			t.Fatalf("%s runs %s after its wave", a.ID(), a.Version())
@@ -100,7 +100,7 @@ func TestRolloutHaltsOnFailures(t *testing.T) {
 	if err != nil || r.State != fleet.RolloutDone || len(r.Waves) != 4 || r.Waves[3].Size != 5 {
 		t.Fatalf("resumed: %v %+v", err, r)
 	}
-	for i, a := range s.agents {
+	for i, a := range s.Agents {
 		if i != 4 && i != 5 && i != 6 && a.Version() != "v2.0.0" {
 			t.Fatalf("%s runs %s", a.ID(), a.Version())
 		}
@@ -156,7 +156,7 @@ func TestRolloutResumesAfterInterruption(t *testing.T) {
 	if err != nil || r.State != fleet.RolloutDone || r.Failures() != 0 {
 		t.Fatalf("resumed: %v %s %s failures %d", err, r.State, r.Reason, r.Failures())
 	}
-	for i, a := range s.agents {
+	for i, a := range s.Agents {
 		want := 1
 		if i == 7 {
 			want = 0
