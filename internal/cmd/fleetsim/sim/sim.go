@@ -417,6 +417,9 @@ func (a *Agent) appendHealth() {
 	}
 }
 
+// HealthDoc is a health document as the agent publishes it.
+func (a *Agent) HealthDoc() uplink.Health { return a.health(1) }
+
 // health is a document with a real agent's members and plausible
 // figures.
 func (a *Agent) health(seq uint64) uplink.Health {
