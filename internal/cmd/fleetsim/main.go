@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -35,7 +36,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +58,12 @@ type options struct {
 	steps          string
 	keep           bool
 	maxWaveTimeout time.Duration
+	procs          int
+
+	// -worker: this process hosts agents from..to-1 for a parent.
+	worker   bool
+	broker   string
+	from, to int
 }
 
 func main() {
@@ -73,12 +79,24 @@ func main() {
 	flag.StringVar(&o.steps, "steps", "connect,idle,ls,desired,rollout", "steps to run, in this order")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories")
 	flag.DurationVar(&o.maxWaveTimeout, "wave-timeout", 5*time.Minute, "rollout wave timeout")
+	flag.IntVar(&o.procs, "procs", 0, "processes hosting the agents (default: 1, more when the open-file limit cannot hold them all)")
+	flag.BoolVar(&o.worker, "worker", false, "internal: host agents -from to -to for a parent fleetsim")
+	flag.StringVar(&o.broker, "broker", "", "internal: broker URL of a worker")
+	flag.IntVar(&o.from, "from", 0, "internal: first agent of a worker")
+	flag.IntVar(&o.to, "to", 0, "internal: last agent of a worker, plus one")
 	flag.Parse()
 	if o.idle <= 0 {
 		o.idle = 4 * o.health
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.worker {
+		if err := runWorker(ctx, o, o.broker, o.from, o.to); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetsim worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetsim:", err)
 		os.Exit(1)
@@ -93,10 +111,10 @@ type bench struct {
 	mq     *interop.Proc
 	sys    *sysMonitor
 	bin    string
-	agents []*sim.Agent
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
-	rows   []row
+	// The agents run here (local) or in worker processes.
+	local   *localHost
+	workers []*workerHost
+	rows    []row
 	notes  []string
 }
 
@@ -121,12 +139,23 @@ func run(ctx context.Context, o options) error {
 	if !o.keep {
 		defer os.RemoveAll(b.dir)
 	}
-	limit, err := raiseFileLimit(uint64(3*o.n + 4096))
+	// A socket and a bbolt file per agent, some slack for the rest.
+	limit, err := raiseFileLimit(uint64(2*o.n + 1024))
 	if err != nil {
 		return err
 	}
-	if limit < uint64(2*o.n+256) {
-		return fmt.Errorf("open-file limit %d: %d agents need about %d (a socket and a bbolt file each; run as root or raise the hard limit)", limit, o.n, 2*o.n+256)
+	perProc := max(1, (int(limit)-1024)/2)
+	auto := o.procs <= 0
+	if auto {
+		o.procs = (o.n + perProc - 1) / perProc
+		b.o.procs = o.procs
+	}
+	if o.n/o.procs > perProc {
+		return fmt.Errorf("open-file limit %d holds %d agents per process; use -procs %d or more", limit, perProc, (o.n+perProc-1)/perProc)
+	}
+	if o.procs > 1 && auto {
+		b.notes = append(b.notes, fmt.Sprintf("The agents ran in %d fleetsim processes of %d agents: the open-file limit is %d "+
+			"(a hard limit this machine does not let us raise) and each agent holds two descriptors, its socket and its bbolt file.", o.procs, o.n/o.procs, limit))
 	}
 	b.bin = o.camgate
 	if b.bin == "" {
@@ -194,70 +223,45 @@ func rolloutLayout(n int) (canary int, failing func(i int) bool, maxFailures int
 // connect opens the stores, then starts every agent at once and measures
 // until all are connected.
 func (b *bench) connect(ctx context.Context) error {
-	n := b.o.n
-	_, failing, _ := rolloutLayout(n)
-	b.agents = make([]*sim.Agent, n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			id := fmt.Sprintf("sim-%05d", i)
-			outcome := func(string) sim.Outcome { return sim.Committed }
-			if failing(i) {
-				outcome = func(string) sim.Outcome { return sim.RolledBack }
-			}
-			a, err := sim.New(sim.Options{
-				Broker: b.broker, ID: id, Dir: filepath.Join(b.dir, "agents", id), HealthInterval: b.o.health,
-				Paths: b.o.paths, UpdateTime: b.o.updateTime, Outcome: outcome,
-				Labels: map[string]string{"site": fmt.Sprintf("plant-%d", i%20), "line": fmt.Sprint(i % 4)},
-				Log:    zerolog.Nop(),
-			})
+	n, procs := b.o.n, b.o.procs
+	b.logf("opening %d agents' stores in %d process(es)", n, procs)
+	if procs == 1 {
+		h, err := openLocal(b.o, b.broker, b.dir, 0, n)
+		if err != nil {
+			return err
+		}
+		b.local = h
+	} else {
+		for k := range procs {
+			w, err := startWorker(b.o, b.broker, b.dir, k*n/procs, (k+1)*n/procs)
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
-			b.agents[i] = a
-		}()
+			b.workers = append(b.workers, w)
+		}
+		for _, w := range b.workers {
+			if err := w.expect(ctx, "opened"); err != nil {
+				return err
+			}
+		}
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	self := os.Getpid()
 	mq0, _ := sampleProc(b.mq.PID())
 	peak := trackPeak(b.mq.PID())
-	actx, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
 	start := time.Now()
-	for _, a := range b.agents {
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			_ = a.Run(actx)
-		}()
-	}
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		up := 0
-		for _, a := range b.agents {
-			if a.Connected() {
-				up++
+	if b.local != nil {
+		if err := b.local.start(ctx); err != nil {
+			return err
+		}
+	} else {
+		for _, w := range b.workers {
+			if _, err := io.WriteString(w.in, "go\n"); err != nil {
+				return err
 			}
 		}
-		if up == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d agents connected after 10 minutes", up, n)
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
+		for _, w := range b.workers {
+			if err := w.expect(ctx, "connected"); err != nil {
+				return err
+			}
 		}
 	}
 	took := time.Since(start)
@@ -265,23 +269,43 @@ func (b *bench) connect(ctx context.Context) error {
 	mqPeak := peak.end()
 	b.add("connect storm: all agents started at once, until every one is connected", fmt.Sprintf("%.1f s", took.Seconds()), "")
 	b.add("broker during the storm: CPU, RSS peak", fmt.Sprintf("%.0f %% of one core, %.0f MB", cpuPct(mq0, mq1), mb(mqPeak)), "")
-	if s, err := sampleProc(self); err == nil {
-		b.add("fleetsim process after the storm: RSS, goroutines", fmt.Sprintf("%.0f MB (%.0f kB per agent), %d", mb(s.rss), float64(s.rss)/1024/float64(n), runtime.NumGoroutine()), "")
+	if s, err := b.simSample(); err == nil {
+		b.add("simulated agents after the storm: RSS of the fleetsim process(es)", fmt.Sprintf("%.0f MB (%.0f kB per agent)", mb(s.rss), float64(s.rss)/1024/float64(n)), "")
 	}
 	return nil
+}
+
+// simSample adds up the samples of the processes running agents.
+func (b *bench) simSample() (procSample, error) {
+	pids := []int{os.Getpid()}
+	for _, w := range b.workers {
+		pids = append(pids, w.cmd.Process.Pid)
+	}
+	var sum procSample
+	for _, pid := range pids {
+		s, err := sampleProc(pid)
+		if err != nil {
+			return procSample{}, err
+		}
+		sum.at, sum.cpu, sum.rss = s.at, sum.cpu+s.cpu, sum.rss+s.rss
+	}
+	return sum, nil
 }
 
 // idle lets every agent publish health at least once, then measures the
 // broker's byte counters over the window.
 func (b *bench) idle(ctx context.Context) error {
-	if len(b.agents) == 0 {
+	if b.local == nil && b.workers == nil {
 		return fmt.Errorf("run the connect step first")
 	}
 	b.logf("settling for one health interval (%s)", b.o.health)
 	if err := sleep(ctx, b.o.health+5*time.Second); err != nil {
 		return err
 	}
-	doc, _ := json.Marshal(b.agents[0].HealthDoc())
+	doc, err := b.healthDoc()
+	if err != nil {
+		return err
+	}
 	b.logf("idle window of %s", b.o.idle)
 	r0, err := b.sys.fresh(ctx, sysBytesReceived)
 	if err != nil {
@@ -293,7 +317,7 @@ func (b *bench) idle(ctx context.Context) error {
 	}
 	m0, _ := b.sys.fresh(ctx, sysMsgsReceived)
 	mq0, _ := sampleProc(b.mq.PID())
-	self0, _ := sampleProc(os.Getpid())
+	self0, _ := b.simSample()
 	t0 := time.Now()
 	if err := sleep(ctx, b.o.idle); err != nil {
 		return err
@@ -306,16 +330,16 @@ func (b *bench) idle(ctx context.Context) error {
 	m1, _ := b.sys.fresh(ctx, sysMsgsReceived)
 	secs := time.Since(t0).Seconds()
 	mq1, _ := sampleProc(b.mq.PID())
-	self1, _ := sampleProc(os.Getpid())
+	self1, _ := b.simSample()
 	n := float64(b.o.n)
 	up := (r1 - r0) / n / secs
 	b.add(fmt.Sprintf("uplink bytes per agent per second, idle, health every %s (broker $SYS bytes received)", b.o.health),
-		fmt.Sprintf("%.1f B/s", up), verdict(up < 100, "< 100 B/s"))
+		fmt.Sprintf("%.1f B/s", up), idleTarget(b.o.health, up))
 	b.add("downlink bytes per agent per second, idle (PUBACKs, PINGRESPs)", fmt.Sprintf("%.1f B/s", (s1-s0)/n/secs), "")
 	b.add("messages per agent per second, idle", fmt.Sprintf("%.3f", (m1-m0)/n/secs), "")
 	b.add("health document", fmt.Sprintf("%d bytes of JSON (%d paths, 3 listeners, 1 interface)", len(doc), b.o.paths), "")
 	b.add("broker idle: CPU, RSS", fmt.Sprintf("%.1f %% of one core, %.0f MB", cpuPct(mq0, mq1), mb(mq1.rss)), "")
-	b.add("fleetsim idle (all simulated agents): CPU, RSS", fmt.Sprintf("%.1f %% of one core, %.0f MB", cpuPct(self0, self1), mb(self1.rss)), "")
+	b.add("simulated agents idle (fleetsim process(es)): CPU, RSS", fmt.Sprintf("%.1f %% of one core, %.0f MB", cpuPct(self0, self1), mb(self1.rss)), "")
 	return nil
 }
 
@@ -425,15 +449,24 @@ func waveTimes(r *fleet.Rollout) string {
 }
 
 func (b *bench) stopAgents() {
-	if b.cancel == nil {
-		return
+	if b.local != nil {
+		b.logf("stopping the agents")
+		b.local.close()
 	}
-	b.logf("stopping %d agents", len(b.agents))
-	b.cancel()
-	b.wg.Wait()
-	for _, a := range b.agents {
-		_ = a.Close()
+	for _, w := range b.workers {
+		w.stop()
 	}
+}
+
+// healthDoc is the health document of an agent as the benchmark's agents
+// publish it (a fresh one, never run).
+func (b *bench) healthDoc() ([]byte, error) {
+	a, err := sim.New(sim.Options{Broker: b.broker, ID: "sim-doc", Dir: filepath.Join(b.dir, "doc"), Paths: b.o.paths, Log: zerolog.Nop()})
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return json.Marshal(a.HealthDoc())
 }
 
 func (b *bench) markdown(took time.Duration) string {
@@ -449,6 +482,14 @@ func (b *bench) markdown(took time.Duration) string {
 		fmt.Fprintf(&s, "\n%s\n", n)
 	}
 	return s.String()
+}
+
+// idleTarget is the verdict on the idle target, set for 30 s health.
+func idleTarget(health time.Duration, up float64) string {
+	if health != 30*time.Second {
+		return ""
+	}
+	return verdict(up < 100, "< 100 B/s")
 }
 
 func verdict(ok bool, target string) string {
