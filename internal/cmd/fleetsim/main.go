@@ -115,7 +115,7 @@ type bench struct {
 	local   *localHost
 	workers []*workerHost
 	rows    []row
-	notes  []string
+	notes   []string
 }
 
 // row is one line of the report.
