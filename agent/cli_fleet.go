@@ -38,7 +38,7 @@ const fleetUsage = `usage: camgate fleet [flags] COMMAND ...
                             (exit 1 if some did not converge)
   desired diff ID|-l SELECTOR|--all FILE
                             what set would change, per agent (exit 1 when something would)
-  rollout -l SELECTOR|--all|ID,... -url URL -sha256 HEX -sig FILE [-version V]
+  rollout -l SELECTOR|--all|ID,ID,... -url URL -sha256 HEX -sig FILE [-version V]
           [-canary N|P%] [-growth F] [-max-wave N] [-max-failures N] [-wave-timeout D] [-id ID]
                             agent.update in waves: a canary wave, then each wave -growth times
                             the last; each waits for update.committed / rolled_back / failed
@@ -213,8 +213,10 @@ func fleetMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return usage("")
 		}
 	case "rollout":
-		if len(rest) > 0 && rest[0] != "resume" && rest[0] != "status" {
-			return usage(fmt.Sprintf("unknown rollout command %q", rest[0]))
+		switch {
+		case len(rest) > 0 && (rest[0] == "resume" || rest[0] == "status"):
+		case len(rest) > 1 || (len(rest) == 1) == f.grouped():
+			return usage("choose the agents of a rollout with ids, -l SELECTOR or --all")
 		}
 	default:
 		return usage(fmt.Sprintf("unknown command %q", sub))

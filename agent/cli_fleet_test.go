@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/camgate/camgate/internal/cmd/fleetsim/sim"
 	"github.com/camgate/camgate/internal/cmd/fleetsim/sim/simtest"
+	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
 )
 
@@ -199,6 +201,22 @@ func TestFleetRolloutCLI(t *testing.T) {
 			t.Fatalf("%s runs %s after %d updates", a.ID(), a.Version(), a.Updates())
 		}
 	}
+	// By ids; with ids and a selector at once it is refused.
+	if code, _, _ = runFleetCLI(t, b.URL(), "rollout", "-l", "site=plant-0", "sim-00", "-url", "https://x.invalid/c"); code != 2 {
+		t.Fatalf("rollout with ids and a selector: exit %d", code)
+	}
+	ids := append([]string{"rollout", "sim-00,sim-03"}, args[2:]...)
+	for i, a := range ids {
+		switch a {
+		case "v3.0.0":
+			ids[i] = "v4.0.0"
+		case "r-two":
+			ids[i] = "r-three"
+		}
+	}
+	if code, out, errOut = runFleetCLI(t, b.URL(), ids...); code != 0 || sims.Agents[0].Version() != "v4.0.0" || sims.Agents[3].Version() != "v4.0.0" || sims.Agents[1].Version() != "v3.0.0" {
+		t.Fatalf("rollout by ids: %d\n%s%s", code, out, errOut)
+	}
 	code, out, _ = runFleetCLI(t, b.URL(), "rollout", "status")
 	if code != 0 || !strings.Contains(out, "r-one") || !strings.Contains(out, "r-two") {
 		t.Fatalf("rollout list: %d\n%s", code, out)
@@ -206,3 +224,43 @@ func TestFleetRolloutCLI(t *testing.T) {
 }
 
 const fakeSignature = "untrusted comment: signature from minisign secret key\nRUQ...\ntrusted comment: timestamp:0\nAAAA\n"
+
+// TestFleetLiveOutput: on a terminal the rollout table is redrawn in
+// place and the progress bar drawn and cleared; elsewhere neither is
+// written to stderr.
+func TestFleetLiveOutput(t *testing.T) {
+	r, err := fleet.NewRollout(fleet.RolloutPlan{URL: "https://x.invalid/c", SHA256: "00", Signature: "s", Agents: []string{"a", "b", "c"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Waves = []fleet.RolloutWave{{Start: 0, Size: 1, StartedAt: time.Now()}}
+	r.Progress["a"] = &fleet.RolloutAgent{State: fleet.RolloutCommitted}
+	for _, terminal := range []bool{true, false} {
+		var out, errOut bytes.Buffer
+		cl := &fleetCLI{f: newFleetFlags(io.Discard), stdout: &out, stderr: &errOut, terminal: terminal}
+		live := cl.liveTable()
+		live(r)
+		live(r)
+		bar := cl.progress("replies", 10)
+		bar.set(10, 10)
+		bar.done()
+		redrawn := strings.Contains(errOut.String(), "\x1b[") && strings.Contains(errOut.String(), "WAVE") && strings.Contains(errOut.String(), "replies [####")
+		if redrawn != terminal {
+			t.Fatalf("terminal %v: stderr %q", terminal, errOut.String())
+		}
+		if !terminal && strings.Count(out.String(), "wave 1 started") != 1 {
+			t.Fatalf("not a terminal: stdout %q", out.String())
+		}
+	}
+	if n, err := canaryCount("1%", 10000); err != nil || n != 100 {
+		t.Fatalf("1%% of 10000: %d %v", n, err)
+	}
+	if n, err := canaryCount("0.5%", 10); err != nil || n != 1 {
+		t.Fatalf("0.5%% of 10: %d %v", n, err)
+	}
+	for _, bad := range []string{"0", "-1", "0%", "101%", "x"} {
+		if _, err := canaryCount(bad, 10); err == nil {
+			t.Errorf("canary %q accepted", bad)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (cl *fleetCLI) rollout(ctx context.Context, rest []string) int {
 		return 0
 	}
 	var r *fleet.Rollout
-	if len(rest) > 0 { // resume
+	if len(rest) > 0 && rest[0] == "resume" {
 		if len(rest) != 2 {
 			return cl.fail(fmt.Errorf("usage: rollout resume ID"))
 		}
@@ -56,8 +56,12 @@ func (cl *fleetCLI) rollout(ctx context.Context, rest []string) int {
 			return cl.fail(err)
 		}
 	} else {
+		ids := ""
+		if len(rest) == 1 {
+			ids = rest[0]
+		}
 		var err error
-		if r, err = cl.newRollout(ctx); err != nil {
+		if r, err = cl.newRollout(ctx, ids); err != nil {
 			return cl.fail(err)
 		}
 	}
@@ -83,7 +87,7 @@ func (cl *fleetCLI) rollout(ctx context.Context, rest []string) int {
 	return 1
 }
 
-func (cl *fleetCLI) newRollout(ctx context.Context) (*fleet.Rollout, error) {
+func (cl *fleetCLI) newRollout(ctx context.Context, ids string) (*fleet.Rollout, error) {
 	f := cl.f
 	sig := *f.sig
 	if b, err := os.ReadFile(sig); err == nil {
@@ -92,32 +96,33 @@ func (cl *fleetCLI) newRollout(ctx context.Context) (*fleet.Rollout, error) {
 	if *f.url == "" || *f.sha256 == "" || sig == "" {
 		return nil, fmt.Errorf("rollout needs -url, -sha256 and -sig")
 	}
-	agents, err := cl.choose(ctx, "", false)
+	t, err := f.target(ids)
 	if err != nil {
-		if !cl.f.grouped() {
-			return nil, fmt.Errorf("rollout: choose agents with -l SELECTOR or --all: %w", err)
-		}
 		return nil, err
 	}
-	var ids, offline []string
+	agents, err := cl.choose(ctx, ids, false)
+	if err != nil {
+		return nil, err
+	}
+	var targets, offline []string
 	for _, a := range agents {
 		if !a.Online() && !*f.includeOffline {
 			offline = append(offline, a.ID)
 			continue
 		}
-		ids = append(ids, a.ID)
+		targets = append(targets, a.ID)
 	}
 	if len(offline) > 0 {
 		fmt.Fprintf(cl.stderr, "camgate fleet: %d offline agents left out (-include-offline keeps them): %s\n", len(offline), abbrev(offline, 10))
 	}
-	canary, err := canaryCount(*f.canary, len(ids))
+	canary, err := canaryCount(*f.canary, len(targets))
 	if err != nil {
 		return nil, err
 	}
 	maxFailures := max(*f.maxFailures, 0)
 	r, err := fleet.NewRollout(fleet.RolloutPlan{
 		ID: *f.id, URL: *f.url, SHA256: *f.sha256, Signature: sig, Version: *f.version,
-		Target: fleetTargetString(f), Agents: ids, Canary: canary, Growth: *f.growth, MaxWave: *f.maxWave,
+		Target: t.String(), Agents: targets, Canary: canary, Growth: *f.growth, MaxWave: *f.maxWave,
 		MaxFailures: maxFailures, WaveTimeout: *f.waveTimeout,
 	}, time.Now())
 	if err != nil {
@@ -129,15 +134,8 @@ func (cl *fleetCLI) newRollout(ctx context.Context) (*fleet.Rollout, error) {
 	if err := cl.c.TakeRollout(r, time.Now(), rolloutStale, false); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cl.stderr, "camgate fleet: rollout %s of %s to %d agents, canary %d, max failures %d\n", r.ID, orDash(r.Version), len(ids), canary, maxFailures)
+	fmt.Fprintf(cl.stderr, "camgate fleet: rollout %s of %s to %d agents, canary %d, max failures %d\n", r.ID, orDash(r.Version), len(targets), canary, maxFailures)
 	return r, nil
-}
-
-func fleetTargetString(f *fleetFlags) string {
-	if *f.all {
-		return "--all"
-	}
-	return "-l " + *f.selector
 }
 
 // canaryCount reads -canary: a count, or a percentage of total rounded

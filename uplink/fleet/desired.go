@@ -202,12 +202,12 @@ func flatten(prefix string, v any, out map[string]string) {
 
 // Convergence is one agent's desired version against its reported one.
 type Convergence struct {
-	ID       string
-	Desired  uint64 // 0: no desired document retained
-	Reported uint64 // 0: nothing reported
-	OK       bool   // the report says every entry was applied
-	Errors   []uplink.StateError
-	Online   bool
+	ID       string              `json:"id"`
+	Desired  uint64              `json:"desired"`  // 0: no desired document retained
+	Reported uint64              `json:"reported"` // 0: nothing reported
+	OK       bool                `json:"ok"`       // the report says every entry was applied
+	Errors   []uplink.StateError `json:"errors,omitempty"`
+	Online   bool                `json:"online"`
 }
 
 // ConvergenceOf reads a's retained documents.

@@ -18,18 +18,18 @@ import (
 
 // AgentState is one agent as the broker's retained messages describe it.
 type AgentState struct {
-	ID string
+	ID string `json:"id"`
 	// HasStatus is true when a status is retained: the agent connected
 	// at least once.
-	HasStatus bool
-	Status    uplink.Status
+	HasStatus bool          `json:"hasStatus"`
+	Status    uplink.Status `json:"status"`
 	// Desired and Reported are the retained desired-state documents; nil
 	// when none is retained (or SnapshotOptions.State was off).
-	Desired  *uplink.Desired
-	Reported *uplink.Reported
+	Desired  *uplink.Desired  `json:"desired,omitempty"`
+	Reported *uplink.Reported `json:"reported,omitempty"`
 	// LastHealth is when health was last seen while listening; zero if
 	// none.
-	LastHealth time.Time
+	LastHealth time.Time `json:"lastHealth,omitzero"`
 }
 
 // Online tells whether the retained status says online.
