@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,37 +41,18 @@ type SnapshotOptions struct {
 	// Listen, when above 0, keeps listening this long after the retained
 	// messages for health, to fill in LastHealth.
 	Listen time.Duration
-	// Quiet is how long no further retained message may arrive once the
-	// end marker came back before the snapshot is taken as complete;
-	// default 100ms.
-	Quiet time.Duration
-	// MaxWait bounds the wait for the end marker; default 30s.
-	MaxWait time.Duration
+	// Quiet and MaxWait bound the wait for the retained messages (see
+	// collectRetained); defaults 100ms and 30s.
+	Quiet, MaxWait time.Duration
 }
 
 // Snapshot reads the retained status (and with State the desired and
-// reported documents) of every agent and returns them sorted by id.
-//
-// MQTT does not say when the retained messages of a subscription end, so
-// after the SUBACK the client publishes a marker on
-// P/all/sync/<client id>-<n> to itself: a broker handles our publish after
-// it has queued the retained messages, so the marker comes back after
-// them. A broker that sends retained messages from elsewhere (a cluster's
-// retainer) may let the marker overtake some, so the snapshot also waits
-// until none has arrived for Quiet. The subscriptions are QoS 0: a
-// snapshot that loses its connection fails as a whole, and QoS 0 is not
-// held back by the broker's in-flight window for QoS 1.
+// reported documents) of every agent and returns them sorted by id. The
+// end of the retained messages is found as collectRetained says.
 func (c *Client) Snapshot(ctx context.Context, o SnapshotOptions) ([]AgentState, error) {
-	if o.Quiet <= 0 {
-		o.Quiet = 100 * time.Millisecond
-	}
-	if o.MaxWait <= 0 {
-		o.MaxWait = 30 * time.Second
-	}
 	var (
 		mu     sync.Mutex
 		agents = map[string]*AgentState{}
-		last   = time.Now()
 	)
 	get := func(id string) *AgentState {
 		if a, ok := agents[id]; ok {
@@ -83,14 +62,7 @@ func (c *Client) Snapshot(ctx context.Context, o SnapshotOptions) ([]AgentState,
 		agents[id] = a
 		return a
 	}
-	marker := c.prefix + "/" + uplink.BroadcastID + "/sync/" + c.clientID + "-" + strconv.FormatUint(c.seq.Add(1), 10)
-	markerSeen := make(chan struct{})
-	var markerOnce sync.Once
 	handler := func(_ paho.Client, m paho.Message) {
-		if m.Topic() == marker {
-			markerOnce.Do(func() { close(markerSeen) })
-			return
-		}
 		id, kind, ok := uplink.ParseAgentTopic(c.prefix, m.Topic())
 		if !ok || id == uplink.BroadcastID {
 			return
@@ -98,7 +70,6 @@ func (c *Client) Snapshot(ctx context.Context, o SnapshotOptions) ([]AgentState,
 		p := m.Payload()
 		mu.Lock()
 		defer mu.Unlock()
-		last = time.Now()
 		switch kind {
 		case "status":
 			var st uplink.Status
@@ -120,41 +91,18 @@ func (c *Client) Snapshot(ctx context.Context, o SnapshotOptions) ([]AgentState,
 			get(id).LastHealth = time.Now()
 		}
 	}
-	filters := map[string]byte{c.prefix + "/+/status": 0, marker: 0}
+	filters := []string{c.prefix + "/+/status"}
 	if o.State {
-		filters[c.prefix+"/+/state/desired"] = 0
-		filters[c.prefix+"/+/state/reported"] = 0
+		filters = append(filters, c.prefix+"/+/state/desired", c.prefix+"/+/state/reported")
 	}
 	if o.Listen > 0 {
-		filters[c.prefix+"/+/"+uplink.KindHealth] = 0
+		filters = append(filters, c.prefix+"/+/"+uplink.KindHealth)
 	}
-	if err := c.subscribe(ctx, filters, handler); err != nil {
+	unsubscribe, err := c.collectRetained(ctx, filters, handler, retainedOptions{Quiet: o.Quiet, MaxWait: o.MaxWait})
+	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	defer func() { c.mqtt.Unsubscribe(slices.Collect(maps.Keys(filters))...).WaitTimeout(time.Second) }()
-	if err := c.Publish(ctx, marker, nil); err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	maxWait := time.NewTimer(o.MaxWait)
-	defer maxWait.Stop()
-	select {
-	case <-markerSeen:
-	case <-maxWait.C:
-		return nil, fmt.Errorf("snapshot: the end marker did not come back within %s", o.MaxWait)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("snapshot: %w", ctx.Err())
-	}
-	for {
-		mu.Lock()
-		wait := o.Quiet - time.Since(last)
-		mu.Unlock()
-		if wait <= 0 {
-			break
-		}
-		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, fmt.Errorf("snapshot: %w", err)
-		}
-	}
+	defer unsubscribe()
 	if o.Listen > 0 {
 		if err := sleepCtx(ctx, o.Listen); err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)

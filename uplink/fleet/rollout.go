@@ -306,41 +306,22 @@ func (c *Client) Rollouts(ctx context.Context) ([]*Rollout, error) {
 	return out, nil
 }
 
-// retainedOn collects the retained messages on filter, ended by a marker
-// as in Snapshot.
+// retainedOn collects the retained messages on filter.
 func (c *Client) retainedOn(ctx context.Context, filter string) ([][]byte, error) {
 	var mu sync.Mutex
 	var got [][]byte
-	marker := c.prefix + "/" + uplink.BroadcastID + "/sync/" + c.clientID + "-" + fmt.Sprint(c.seq.Add(1))
-	seen := make(chan struct{})
-	var once sync.Once
 	h := func(_ paho.Client, m paho.Message) {
-		if m.Topic() == marker {
-			once.Do(func() { close(seen) })
-			return
-		}
 		if len(m.Payload()) > 0 {
 			mu.Lock()
 			got = append(got, append([]byte(nil), m.Payload()...))
 			mu.Unlock()
 		}
 	}
-	filters := map[string]byte{filter: 0, marker: 0}
-	if err := c.subscribe(ctx, filters, h); err != nil {
+	unsubscribe, err := c.collectRetained(ctx, []string{filter}, h, retainedOptions{})
+	if err != nil {
 		return nil, err
 	}
-	defer func() { c.mqtt.Unsubscribe(filter, marker).WaitTimeout(time.Second) }()
-	if err := c.Publish(ctx, marker, nil); err != nil {
-		return nil, err
-	}
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	select {
-	case <-seen:
-	case <-t.C:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	unsubscribe()
 	mu.Lock()
 	defer mu.Unlock()
 	return got, nil
