@@ -65,6 +65,9 @@ type Agent struct {
 	link   *link            // fleet side: events, uplink, commands, local API
 	update *update.Updater
 
+	// desired is the fleet's desired state as applied (labels, settings).
+	desired *desiredState
+
 	// trialCand is set when an update's candidate waits for its trial:
 	// Run then returns errUpdateTrial.
 	trialCand atomic.Pointer[update.Binary]
@@ -121,6 +124,9 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		}
 	}
 	a.log = a.log.With().Str("agent", a.id).Logger()
+	if a.desired, err = newDesiredState(cfg, st, a.log); err != nil {
+		return nil, err
+	}
 	if a.link, err = newLink(a); err != nil {
 		return nil, err
 	}

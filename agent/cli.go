@@ -31,7 +31,8 @@ usage:
                                    what was left out (and why) to stderr
   camgate version                  version, commit, build date, Go version, os/arch
   camgate service install|uninstall|start|stop|status [-c FILE]
-  camgate fleet ls|status ID|cmd ID NAME [JSON]|watch [-broker URL]
+  camgate fleet ls|status|cmd|desired|rollout|watch ...  [-broker URL]
+                                   the fleet side over MQTT (camgate fleet -h)
 `
 
 // shutdownGrace bounds a graceful stop.

@@ -3,7 +3,9 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/camgate/camgate/agent/conf"
@@ -37,6 +39,11 @@ func checkSubsystems(c *conf.Config) error {
 	if id := c.Agent.ID; id != "" {
 		if err := uplink.ValidateAgentID(id); err != nil {
 			return &conf.Error{Key: "agent.id", Msg: without(err, uplink.ErrBadTopic)}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Agent.Labels)) {
+		if err := uplink.ValidateLabel(k, c.Agent.Labels[k]); err != nil {
+			return &conf.Error{Key: "agent.labels." + k, Msg: without(err, uplink.ErrBadLabel)}
 		}
 	}
 	if err := uplink.ValidateTopicPrefix(c.Uplink.TopicPrefix); err != nil {

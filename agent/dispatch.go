@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -387,8 +389,8 @@ func (d *dispatcher) pathsList(_ context.Context, _ *request) (any, error) {
 }
 
 type pathArgs struct {
-	Name string         `json:"name"`
-	Conf *conf.PathConf `json:"conf"`
+	Name string          `json:"name"`
+	Conf json.RawMessage `json:"conf"`
 }
 
 // checkFleetName refuses names that are not concrete paths or that the
@@ -411,13 +413,17 @@ func (d *dispatcher) decodePath(r *request) (string, conf.PathConf, error) {
 	if err := d.checkFleetName(a.Name); err != nil {
 		return "", conf.PathConf{}, err
 	}
-	if a.Conf == nil {
+	if len(a.Conf) == 0 || bytes.Equal(bytes.TrimSpace(a.Conf), []byte("null")) {
 		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "conf is required")
 	}
-	if err := d.checkPathConf(*a.Conf); err != nil {
-		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "conf: %s", redact.Error(err))
+	pc, err := decodeFleetPath(a.Conf, "args.conf")
+	if err != nil {
+		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "%s", err)
 	}
-	return a.Name, *a.Conf, nil
+	if err := d.checkPathConf(pc); err != nil {
+		return "", conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "args.conf.%s", redact.Error(err))
+	}
+	return a.Name, pc, nil
 }
 
 func (d *dispatcher) pathsAdd(_ context.Context, r *request) (any, error) {
@@ -489,7 +495,7 @@ func (d *dispatcher) pathsRemove(_ context.Context, r *request) (any, error) {
 }
 
 type setArgs struct {
-	Paths map[string]conf.PathConf `json:"paths"`
+	Paths map[string]json.RawMessage `json:"paths"`
 }
 
 func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
@@ -500,37 +506,67 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 	if a.Paths == nil {
 		return nil, cmdErr(uplink.CodeBadRequest, "paths is required (an empty object removes every fleet path)")
 	}
-	names := make([]string, 0, len(a.Paths))
-	for name, pc := range a.Paths {
-		if err := d.checkFleetName(name); err != nil {
+	set := make(map[string]conf.PathConf, len(a.Paths))
+	for name, raw := range a.Paths {
+		pc, err := d.fleetPathEntry(name, raw, "args.paths."+name)
+		if err != nil {
 			return nil, err
 		}
-		if err := d.checkPathConf(pc); err != nil {
-			return nil, cmdErr(uplink.CodeBadRequest, "path %q: %s", name, redact.Error(err))
-		}
-		names = append(names, name)
+		set[name] = pc
 	}
-	sort.Strings(names)
+	if err := d.setFleetPaths(set); err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(set))
+	out := make([]pathListing, 0, len(names))
+	for _, name := range names {
+		out = append(out, d.listing(name, "fleet", set[name]))
+	}
+	return map[string]any{"paths": out}, nil
+}
+
+// fleetPathEntry checks one entry of a fleet-managed set (paths.set and
+// desired state): a concrete name the config file does not own, only
+// keys the fleet may set, valid values. key names the entry in error
+// messages ("" when the caller names it itself).
+func (d *dispatcher) fleetPathEntry(name string, raw json.RawMessage, key string) (conf.PathConf, error) {
+	if err := d.checkFleetName(name); err != nil {
+		return conf.PathConf{}, err
+	}
+	pc, err := decodeFleetPath(raw, key)
+	if err != nil {
+		return conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "%s", err)
+	}
+	if err := d.checkPathConf(pc); err != nil {
+		return conf.PathConf{}, cmdErr(uplink.CodeBadRequest, "%s", redact.String(subKey(key, err.Error())))
+	}
+	return pc, nil
+}
+
+// setFleetPaths makes the fleet-managed set exactly set: persisted first,
+// then paths that left it removed and new or changed ones (re)started;
+// unchanged ones keep their readers. The caller holds d.changing.
+func (d *dispatcher) setFleetPaths(set map[string]conf.PathConf) error {
 	cur, err := d.store.FleetPaths()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// Persist first: a crash in between leaves the desired set, which the
 	// next start applies.
-	if err := d.store.SetFleetPaths(a.Paths); err != nil {
-		return nil, err
+	if err := d.store.SetFleetPaths(set); err != nil {
+		return err
 	}
 	var errs []error
 	for name := range cur {
-		if _, keep := a.Paths[name]; !keep {
+		if _, keep := set[name]; !keep {
 			d.syncRecord(name, nil)
 			if err := d.paths.RemovePath(name); err != nil && !errors.Is(err, streaming.ErrPathNotFound) {
 				errs = append(errs, err)
 			}
 		}
 	}
-	for _, name := range names {
-		pc := a.Paths[name]
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		pc := set[name]
 		if old, ok := cur[name]; ok && reflect.DeepEqual(old, pc) {
 			continue // unchanged: leave its readers alone
 		}
@@ -539,14 +575,7 @@ func (d *dispatcher) pathsSet(_ context.Context, r *request) (any, error) {
 			errs = append(errs, fmt.Errorf("path %q: %w", name, err))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	out := make([]pathListing, 0, len(names))
-	for _, name := range names {
-		out = append(out, d.listing(name, "fleet", a.Paths[name]))
-	}
-	return map[string]any{"paths": out}, nil
+	return errors.Join(errs...)
 }
 
 func (d *dispatcher) pathRestart(_ context.Context, r *request) (any, error) {

@@ -48,6 +48,9 @@ type healthSource struct {
 	// hlsMuxers returns the paths being muxed into LL-HLS (each is one
 	// reader of its path); nil without HLS.
 	hlsMuxers func() int
+	// retime carries a new interval for runHealth (desired state); nil:
+	// the interval never changes.
+	retime <-chan time.Duration
 }
 
 // snapshot reads every figure now. A figure that cannot be read is left
@@ -138,10 +141,16 @@ func (h *healthSource) runHealth(ctx context.Context, interval time.Duration) er
 	prev := map[string]streaming.PathInfo{}
 	for {
 		h.round(ctx, prev)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case d := <-h.retime:
+				t.Reset(d)
+			case <-t.C:
+				break wait
+			}
 		}
 	}
 }

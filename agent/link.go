@@ -57,6 +57,7 @@ func newLink(a *Agent) (*link, error) {
 			Version:     Version,
 			BootID:      a.bootID,
 			StartedAt:   a.startedAt,
+			Labels:      a.desired.labels(),
 			Outbox:      l.outbox,
 			Logger:      a.log,
 		})
@@ -80,7 +81,7 @@ func (l *link) Run(ctx context.Context) error {
 	l.health = &healthSource{
 		id: a.id, version: Version, started: a.startedAt, bootCount: a.store.BootCount(),
 		paths: a.paths, system: &hal.Machine{DataDir: a.dataDir}, store: a.store, outbox: l.outbox, events: l.events,
-		listeners: a.listenerStats, auth: a.auth,
+		listeners: a.listenerStats, auth: a.auth, retime: a.desired.retime,
 	}
 	if a.webrtc != nil {
 		l.health.pending = a.webrtc.PendingStats
@@ -149,6 +150,7 @@ func (l *link) Run(ctx context.Context) error {
 	if l.client != nil {
 		g.Go(func() error { return l.health.runHealth(gctx, l.healthInterval()) })
 		g.Go(func() error { return l.dispatch(gctx) })
+		g.Go(func() error { return l.runDesired(gctx) })
 	}
 	<-gctx.Done()
 	err := g.Wait()
@@ -203,6 +205,9 @@ func (l *link) authorizeAPI(r *http.Request) *api.Refusal {
 }
 
 func (l *link) healthInterval() time.Duration {
+	if d := l.a.desired.healthInterval(); d > 0 {
+		return d // set by the fleet's desired state
+	}
 	if d := l.a.cfg.Uplink.HealthInterval.D(); d > 0 {
 		return d
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,9 @@ type Options struct {
 	Version   string
 	BootID    string
 	StartedAt time.Time // default: when New was called
+	// Labels go into the birth, the last will and the shutdown status
+	// (SetLabels changes them); none by default.
+	Labels map[string]string
 
 	// Outbox is drained while connected; nil disables draining.
 	Outbox Outbox
@@ -186,6 +190,11 @@ type Client struct {
 	dial      dialer
 	// overflowLogged is when overflowed last logged (paho's goroutine only).
 	overflowLogged time.Time
+	// desired holds the newest desired document not yet taken (Desired).
+	desired chan []byte
+	labels  atomic.Pointer[map[string]string]
+	// birthMu orders the birth messages of a session and of SetLabels.
+	birthMu sync.Mutex
 
 	// up is closed while a session is up and replaced when it ends
 	// (WaitConnected).
@@ -224,8 +233,11 @@ func New(opts Options) (*Client, error) {
 		lost:      make(chan error, 1),
 		redeliver: make(chan struct{}, 1),
 		up:        make(chan struct{}),
+		desired:   make(chan []byte, 1),
 	}
-	will, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonLost})
+	labels := maps.Clone(opts.Labels)
+	c.labels.Store(&labels)
+	will, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonLost, Labels: c.currentLabels()})
 	po := paho.NewClientOptions().
 		AddBroker(opts.Broker).
 		SetClientID(opts.AgentID).
@@ -263,6 +275,7 @@ func New(opts Options) (*Client, error) {
 	// SUBSCRIBE is even sent.
 	c.mqtt.AddRoute(topics.CmdFilter(), c.onCommand)
 	c.mqtt.AddRoute(topics.BroadcastCmdFilter(), c.onCommand)
+	c.mqtt.AddRoute(topics.Desired(), c.onDesired)
 	return c, nil
 }
 
@@ -468,6 +481,12 @@ func (c *Client) session(ctx context.Context) error {
 		present = ct.SessionPresent()
 	}
 	if err := c.subscribe(ctx, present); err != nil {
+		if ctx.Err() != nil {
+			// Stopped right after connecting: the birth may be out, and
+			// a clean disconnect sends no will, so say offline.
+			c.shutdown()
+			return ctx.Err()
+		}
 		c.mqtt.Disconnect(100)
 		return err
 	}
@@ -516,7 +535,7 @@ func (c *Client) subscribe(ctx context.Context, present bool) error {
 	// commands left unacknowledged every id of the retries may be taken.
 	// When the broker resumed our session the refusal is harmless: the
 	// subscriptions are part of the session (MQTT 3.1.1 §3.1.2.4).
-	filters := map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1}
+	filters := map[string]byte{c.topics.CmdFilter(): 1, c.topics.BroadcastCmdFilter(): 1, c.topics.Desired(): 1}
 	for attempt := 0; ; attempt++ {
 		sub := c.mqtt.SubscribeMultiple(filters, nil)
 		if err := waitToken(ctx, sub, c.opts.ConnectTimeout); err != nil {
@@ -534,10 +553,7 @@ func (c *Client) subscribe(ctx context.Context, present bool) error {
 			return fmt.Errorf("subscribe commands: broker refused (code 0x%02x)", code)
 		}
 	}
-	now := c.opts.Now().UTC()
-	started := c.opts.StartedAt.UTC()
-	birth, _ := json.Marshal(Status{State: StateOnline, Version: c.opts.Version, BootID: c.opts.BootID, StartedAt: &started, TS: &now})
-	if err := waitToken(ctx, c.mqtt.Publish(c.topics.Status(), 1, true, birth), c.opts.ConnectTimeout); err != nil {
+	if err := waitToken(ctx, c.publishBirth(), c.opts.ConnectTimeout); err != nil {
 		return fmt.Errorf("publish birth: %w", err)
 	}
 	return nil
@@ -547,7 +563,7 @@ func (c *Client) subscribe(ctx context.Context, present bool) error {
 func (c *Client) shutdown() {
 	budget := max(c.opts.StopTimeout/3, time.Second)
 	now := c.opts.Now().UTC()
-	off, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonShutdown, Version: c.opts.Version, BootID: c.opts.BootID, TS: &now})
+	off, _ := json.Marshal(Status{State: StateOffline, Reason: ReasonShutdown, Version: c.opts.Version, BootID: c.opts.BootID, TS: &now, Labels: c.currentLabels()})
 	if err := waitToken(context.Background(), c.mqtt.Publish(c.topics.Status(), 1, true, off), budget); err != nil {
 		c.log.Warn().Str("error", redact.Error(err)).Msg("shutdown status not published")
 	}

@@ -19,6 +19,12 @@
 // not fit the inbox is left unacknowledged and fetched again by cycling the
 // session once the inbox has drained.
 //
+// The client also subscribes to its retained desired state
+// (P/ID/state/desired) and hands the newest document over on Desired();
+// the agent applies it and answers with PublishReported on the retained
+// P/ID/state/reported. The status carries the agent's labels
+// (Options.Labels, SetLabels), which fleet selectors match.
+//
 // # Caveats
 //
 // uplink knows no paths, no bbolt and no streaming: the outbox is the small

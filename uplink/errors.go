@@ -14,6 +14,9 @@ var (
 	// ErrRunning is returned by a second call of Client.Run.
 	ErrRunning = errors.New("uplink client already running")
 
+	// ErrBadLabel is returned by ValidateLabel.
+	ErrBadLabel = errors.New("unusable label")
+
 	// ErrBadBroker is returned by New and CheckBroker for a broker URL with
 	// an unsupported scheme, no host or a bad port.
 	ErrBadBroker = errors.New("unsupported broker url")

@@ -105,6 +105,12 @@ func (t Topics) Reply(reqID string) string { return t.base() + "reply/" + reqID 
 // Cmd is P/ID/cmd/NAME.
 func (t Topics) Cmd(name string) string { return t.base() + "cmd/" + name }
 
+// Desired is P/ID/state/desired (retained, written by the fleet).
+func (t Topics) Desired() string { return t.base() + "state/desired" }
+
+// Reported is P/ID/state/reported (retained, written by the agent).
+func (t Topics) Reported() string { return t.base() + "state/reported" }
+
 // CmdFilter is P/ID/cmd/+.
 func (t Topics) CmdFilter() string { return t.base() + "cmd/+" }
 
@@ -122,6 +128,12 @@ func (t Topics) CmdName(topic string) (name string, broadcast, ok bool) {
 	}
 	return "", false, false
 }
+
+// RolloutTopic is P/all/rollout/ID, the retained progress document of a
+// staged rollout. It lives under the broadcast id, which no agent can
+// have, so it never collides with an agent's topics; agents subscribe to
+// P/all/cmd/+ only and never see it.
+func RolloutTopic(prefix, id string) string { return prefix + "/" + BroadcastID + "/rollout/" + id }
 
 // ParseAgentTopic splits P/ID/REST for fleet-side subscriptions on P/+/...
 func ParseAgentTopic(prefix, topic string) (id, rest string, ok bool) {

@@ -26,6 +26,9 @@ type Status struct {
 	BootID    string     `json:"bootId,omitempty"`
 	StartedAt *time.Time `json:"startedAt,omitempty"`
 	TS        *time.Time `json:"ts,omitempty"`
+	// Labels are agent.labels with the desired state's labels applied;
+	// fleet selectors (-l site=plant-3) match them.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Command is the payload of P/ID/cmd/NAME.

@@ -22,6 +22,11 @@ type Config struct {
 	PathDefaults PathDefaults        `yaml:"pathDefaults" json:"pathDefaults"`
 	Paths        map[string]PathConf `yaml:"paths" json:"paths"`
 	Update       Update              `yaml:"update" json:"update"`
+
+	// fileKeys and envVars are what the file and the environment set
+	// (SetByFile); the zero Config has neither.
+	fileKeys map[string]int
+	envVars  map[string]bool
 }
 
 // Agent is the agent section.
@@ -40,6 +45,11 @@ type Agent struct {
 	GoGC int `yaml:"goGC" json:"goGC"`
 	// Pprof exposes /debug/pprof on the API listener; off by default.
 	Pprof bool `yaml:"pprof" json:"pprof"`
+	// Labels describe the box to the fleet (site: plant-3, line: "2"):
+	// they are in the retained status and fleet selectors match them.
+	// The fleet's desired state may add labels but not change these.
+	// None by default.
+	Labels map[string]string `yaml:"labels" json:"labels"`
 }
 
 // RTSP is the local RTSP server section.

@@ -88,7 +88,21 @@ func Load(file string, environ []string, checks ...Check) (*Config, error) {
 		}
 		return nil, err
 	}
+	if file != "" {
+		c.fileKeys = keyLines(fileBytes(file))
+	}
+	c.envVars = fromEnv
 	return &c, nil
+}
+
+// SetByFile tells whether the config file or an environment variable sets
+// key (dotted, "uplink.healthInterval"), as opposed to the embedded
+// defaults: what the fleet's desired state may not override.
+func (c *Config) SetByFile(key string) bool {
+	if _, ok := c.fileKeys[key]; ok {
+		return true
+	}
+	return c.envVars["CAMGATE_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))]
 }
 
 // locate fills in where a validation error comes from. A value set by the

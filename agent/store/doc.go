@@ -14,6 +14,7 @@
 //	outbox    health and events waiting for the broker's PUBACK (seq -> record)
 //	commands  command journal (id -> state and stored reply), pruned by age and count
 //	stats     lifetime counters per path
+//	state     the desired-state document last applied and its report
 //
 // Before bbolt maps the file, Open checks it with plain reads (pagefile.go,
 // walk.go): the meta pages, the size against the pages in use, the

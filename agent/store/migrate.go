@@ -34,6 +34,10 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{"add the desired-state bucket", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketState)
+		return err
+	}},
 }
 
 // CurrentSchema is the schema version this build writes.

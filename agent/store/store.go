@@ -26,6 +26,7 @@ var (
 	bucketOutbox   = []byte("outbox")
 	bucketCommands = []byte("commands")
 	bucketStats    = []byte("stats")
+	bucketState    = []byte("state")
 )
 
 // Keys of the meta bucket.

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -34,12 +35,22 @@ type Options struct {
 	ClientID string
 	// ConnectTimeout default 10s.
 	ConnectTimeout time.Duration
+	// ShareGroup, when set, makes Subscribe and Watch use MQTT shared
+	// subscriptions ($share/GROUP/P/+/health ...): the broker hands each
+	// message to one member of the group, so several fleet consumers
+	// split the load of a large fleet. Mosquitto 2, EMQX, HiveMQ, VerneMQ
+	// and AWS IoT Core support it, for MQTT 3.1.1 clients too. Default:
+	// plain subscriptions.
+	ShareGroup string
 }
 
 // Client is a connected fleet-side client.
 type Client struct {
-	mqtt   paho.Client
-	prefix string
+	mqtt     paho.Client
+	prefix   string
+	clientID string
+	share    string
+	seq      atomic.Uint64 // names the snapshot markers
 }
 
 // Dial connects (clean session, no retries: it is a short-lived tool).
@@ -80,7 +91,10 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		po.SetTLSConfig(cfg)
 	}
-	c := &Client{mqtt: paho.NewClient(po), prefix: opts.TopicPrefix}
+	if strings.ContainsAny(opts.ShareGroup, "/+#") {
+		return nil, fmt.Errorf("dial: share group %q: no '/', '+' or '#'", opts.ShareGroup)
+	}
+	c := &Client{mqtt: paho.NewClient(po), prefix: opts.TopicPrefix, clientID: opts.ClientID, share: opts.ShareGroup}
 	tok := c.mqtt.Connect()
 	select {
 	case <-tok.Done():
@@ -108,7 +122,7 @@ type Msg struct {
 }
 
 // Subscribe subscribes to status, health and events of agent id ("+" for
-// all) and returns once the broker acknowledged the subscription. Messages
+// all), shared with the group of Options.ShareGroup if set, and returns once the broker acknowledged the subscription. Messages
 // arrive on the channel in arrival order (buffer bounded by depth, default
 // 4096; a full buffer holds up the connection's reader, which is the
 // back-pressure a fleet tool wants). stop unsubscribes; the channel is not
@@ -141,6 +155,9 @@ func (c *Client) Subscribe(ctx context.Context, id string, depth int) (<-chan Ms
 	keys := []string{}
 	for _, k := range []string{"status", uplink.KindHealth, uplink.KindEvents} {
 		f := c.prefix + "/" + id + "/" + k
+		if c.share != "" {
+			f = "$share/" + c.share + "/" + f
+		}
 		filters[f] = 1
 		keys = append(keys, f)
 	}
