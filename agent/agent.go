@@ -170,7 +170,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	a.rec, err = record.New(record.Options{
 		Log: a.log, Events: a.events, Paths: a.paths, BaseDir: a.dataDir,
 		Defaults: recordConfig(cfg.PathDefaults, conf.PathConf{}),
-		Resolve:  a.paths.EntryFor, ValidName: guard.ValidatePathName, DiskUsage: hal.DiskUsage,
+		Resolve:  a.paths.EntryFor, DiskUsage: hal.DiskUsage,
 	}, recEntries)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
@@ -226,10 +226,11 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 			return nil, fmt.Errorf("webrtc: %w", err)
 		}
 	}
-	if addr := cfg.Playback.Address; addr != "" {
-		// The listener guard of the other listeners is applied at merge.
+	if c := cfg.Playback; c.Address != "" {
+		// NewPlayback binds its listener; Run closes it.
 		a.replay, err = record.NewPlayback(record.PlaybackOptions{
-			Address: addr, Recorder: a.rec, Auth: a.auth, AllowOrigin: playerOrigin(cfg.WebRTC.Address), Log: a.log,
+			Address: c.Address, Recorder: a.rec, Auth: a.auth, AllowOrigin: playerOrigin(cfg.WebRTC.Address),
+			MaxConns: c.MaxConnections, MaxConnsPerIP: c.MaxConnectionsPerIP, Log: a.log,
 		})
 		if err != nil {
 			if a.webrtc != nil {
@@ -349,6 +350,9 @@ func (a *Agent) listenerStats() []guard.Stats {
 	}
 	if a.hls != nil {
 		out = append(out, a.hls.ListenerStats())
+	}
+	if a.replay != nil {
+		out = append(out, a.replay.ListenerStats())
 	}
 	if a.cfg.API.Address != "" {
 		if s := a.link.api.Load(); s != nil {
