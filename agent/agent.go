@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,8 +160,8 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		entries[name] = pathConfig(cfg.PathDefaults, p)
 		recEntries[name] = recordConfig(cfg.PathDefaults, p)
 	}
-	_, rtspPort, _ := net.SplitHostPort(cfg.RTSP.Address)
-	commands := exec.New(exec.Options{RTSPPort: rtspPort, Log: a.log})
+	rtspPort := port(cfg.RTSP.Address)
+	commands := exec.New(exec.Options{RTSPPort: strconv.Itoa(rtspPort), Log: a.log})
 	waker := &recordWaker{next: a.events}
 	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: waker, Commands: commands}, entries)
 	if err != nil {
@@ -211,7 +211,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	if cfg.WebRTC.Address != "" {
 		wo := webrtcOptions(cfg.WebRTC)
 		wo.Paths, wo.Lister, wo.Auth, wo.Logger = a.paths, a.paths, a.auth, a.log
-		wo.RTSPPort = port(cfg.RTSP.Address)
+		wo.RTSPPort = rtspPort
 		if a.hls != nil {
 			wo.HLSPort = port(a.hls.Addr().String())
 		}

@@ -271,19 +271,29 @@ func (s *Server) getPath(w http.ResponseWriter, r *http.Request) {
 	writeError(w, &uplink.Error{Code: uplink.CodeNotFound, Message: fmt.Sprintf("no path %q", name)})
 }
 
+// jsonBody reads a request's JSON body, at most maxBody bytes; false: it
+// answered the request with the error.
+func jsonBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
+		return nil, false
+	}
+	if !json.Valid(body) {
+		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+		return nil, false
+	}
+	return body, true
+}
+
 // postPath adds or updates a fleet-managed path; the body is its conf.
 func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
 	name, ok := pathName(w, r)
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
-		return
-	}
-	if !json.Valid(body) {
-		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+	body, ok := jsonBody(w, r)
+	if !ok {
 		return
 	}
 	args, _ := json.Marshal(map[string]json.RawMessage{"name": mustJSON(name), "conf": body})
@@ -309,13 +319,8 @@ func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
 // update was accepted (its progress and outcome are events and log lines),
 // 200 for a no-op.
 func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
-		return
-	}
-	if !json.Valid(body) {
-		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+	body, ok := jsonBody(w, r)
+	if !ok {
 		return
 	}
 	res, cerr := s.opts.Commands.Call(r.Context(), "agent.update", body)
