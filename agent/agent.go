@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,8 +166,8 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 		entries[name] = pathConfig(cfg.PathDefaults, p)
 		recEntries[name] = recordConfig(cfg.PathDefaults, p)
 	}
-	_, rtspPort, _ := net.SplitHostPort(cfg.RTSP.Address)
-	commands := exec.New(exec.Options{RTSPPort: rtspPort, Log: a.log})
+	rtspPort := port(cfg.RTSP.Address)
+	commands := exec.New(exec.Options{RTSPPort: strconv.Itoa(rtspPort), Log: a.log})
 	waker := &recordWaker{next: a.events}
 	a.paths, err = streaming.NewManager(streaming.ManagerOptions{Log: a.log, Events: waker, Commands: commands}, entries)
 	if err != nil {
@@ -176,7 +176,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	a.rec, err = record.New(record.Options{
 		Log: a.log, Events: a.events, Paths: a.paths, BaseDir: a.dataDir,
 		Defaults: recordConfig(cfg.PathDefaults, conf.PathConf{}),
-		Resolve:  a.paths.EntryFor, ValidName: guard.ValidatePathName, DiskUsage: hal.DiskUsage,
+		Resolve:  a.paths.EntryFor, DiskUsage: hal.DiskUsage,
 	}, recEntries)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
@@ -217,7 +217,7 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 	if cfg.WebRTC.Address != "" {
 		wo := webrtcOptions(cfg.WebRTC)
 		wo.Paths, wo.Lister, wo.Auth, wo.Logger = a.paths, a.paths, a.auth, a.log
-		wo.RTSPPort = port(cfg.RTSP.Address)
+		wo.RTSPPort = rtspPort
 		if a.hls != nil {
 			wo.HLSPort = port(a.hls.Addr().String())
 		}
@@ -232,10 +232,11 @@ func New(cfg *conf.Config, opts Options, log zerolog.Logger) (a *Agent, err erro
 			return nil, fmt.Errorf("webrtc: %w", err)
 		}
 	}
-	if addr := cfg.Playback.Address; addr != "" {
-		// The listener guard of the other listeners is applied at merge.
+	if c := cfg.Playback; c.Address != "" {
+		// NewPlayback binds its listener; Run closes it.
 		a.replay, err = record.NewPlayback(record.PlaybackOptions{
-			Address: addr, Recorder: a.rec, Auth: a.auth, AllowOrigin: playerOrigin(cfg.WebRTC.Address), Log: a.log,
+			Address: c.Address, Recorder: a.rec, Auth: a.auth, AllowOrigin: playerOrigin(cfg.WebRTC.Address),
+			MaxConns: c.MaxConnections, MaxConnsPerIP: c.MaxConnectionsPerIP, Log: a.log,
 		})
 		if err != nil {
 			if a.webrtc != nil {
@@ -355,6 +356,9 @@ func (a *Agent) listenerStats() []guard.Stats {
 	}
 	if a.hls != nil {
 		out = append(out, a.hls.ListenerStats())
+	}
+	if a.replay != nil {
+		out = append(out, a.replay.ListenerStats())
 	}
 	if a.cfg.API.Address != "" {
 		if s := a.link.api.Load(); s != nil {

@@ -135,6 +135,7 @@ var refusedConfigs = []struct {
 	{"record part over segment", "pathDefaults:\n  recordSegmentDuration: 2s\n  recordPartDuration: 3s\n", 3, "pathDefaults.recordPartDuration", "longer"},
 	{"record budget tiny", "paths:\n  cam:\n    source: demo\n    recordMaxBytes: 1000\n", 4, "paths.cam.recordMaxBytes", "1MiB"},
 	{"playback clash", "playback:\n  address: :8554\n", 2, "playback.address", "rtsp.address"},
+	{"playback negative cap", "playback:\n  maxConnections: -1\n", 2, "playback.maxConnections", "no cap"},
 	{"permission action", "auth:\n  users:\n    - {user: any, permissions: [{action: replay}]}\n", 3, "auth.users[0].permissions[0].action", "playback"},
 }
 

@@ -21,10 +21,11 @@ import (
 	"github.com/camgate/camgate/uplink"
 )
 
-// hostileConfig runs the agent with RTSP and the API on loopback only.
-func hostileConfig(t *testing.T) (file, rtsp, apiAddr string) {
+// hostileConfig runs the agent with RTSP, the API and playback on
+// loopback only.
+func hostileConfig(t *testing.T) (file, rtsp, apiAddr, playback string) {
 	t.Helper()
-	rtsp, apiAddr = freePort(t), freePort(t)
+	rtsp, apiAddr, playback = freePort(t), freePort(t), freePort(t)
 	body := fmt.Sprintf(`agent:
   dataDir: %s
   logLevel: info
@@ -37,14 +38,16 @@ hls:
   address: ""
 api:
   address: %s
+playback:
+  address: %s
 uplink:
   broker: ""
-`, t.TempDir(), rtsp, apiAddr)
+`, t.TempDir(), rtsp, apiAddr, playback)
 	file = filepath.Join(t.TempDir(), "camgate.yml")
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return file, rtsp, apiAddr
+	return file, rtsp, apiAddr, playback
 }
 
 func waitListening(t *testing.T, addr string, p *agentProc) {
@@ -96,7 +99,7 @@ func TestIdleFloodBeyondTheFDLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about 15 s")
 	}
-	file, rtspAddr, apiAddr := hostileConfig(t)
+	file, rtspAddr, apiAddr, _ := hostileConfig(t)
 	p := startAgentProc(t, file)
 	waitListening(t, rtspAddr, p)
 	waitListening(t, apiAddr, p)
@@ -205,42 +208,54 @@ func TestIdleFloodBeyondTheFDLimit(t *testing.T) {
 	}
 }
 
-// TestDeadListenerExitsNonZero: when the RTSP listener fails for good (its
-// socket is shut down under it: accept returns EINVAL), the agent does
-// not run on without it: it exits with status 1 for the service manager
-// to restart it.
+// TestDeadListenerExitsNonZero: when the RTSP or the playback listener
+// fails for good (its socket is shut down under it: accept returns
+// EINVAL), the agent does not run on without it: it exits with status 1
+// for the service manager to restart it.
 func TestDeadListenerExitsNonZero(t *testing.T) {
-	file, rtspAddr, apiAddr := hostileConfig(t)
-	p := startAgentProc(t, file)
-	waitListening(t, rtspAddr, p)
-	waitListening(t, apiAddr, p)
-	if h := childHealth(t, apiAddr); !h.OK {
-		t.Fatalf("not ok at start: %+v", h.Listeners)
-	}
-	pid := p.cmd.Process.Pid
-	fd := testcam.ListenerFD(t, pid, rtspAddr)
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		t.Skipf("pidfd_open: %v", err)
-	}
-	defer unix.Close(pidfd)
-	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		t.Skipf("pidfd_getfd: %v", err)
-	}
-	defer unix.Close(dup)
-	if err := unix.Shutdown(dup, unix.SHUT_RDWR); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("agent still running 10 s after its RTSP listener died:\n%s", p.logs.String())
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("exit status %d, want 1:\n%s", code, p.logs.String())
-	}
-	if logs := p.logs.String(); !strings.Contains(logs, "listener ended") || !strings.Contains(logs, "rtsp server") {
-		t.Fatalf("the failure is not logged:\n%s", logs)
+	for _, tc := range []struct {
+		name   string
+		listen func(rtsp, playback string) string
+		logged string // names the listener in the agent's last word
+	}{
+		{"rtsp", func(rtsp, _ string) string { return rtsp }, "rtsp server"},
+		{"playback", func(_, playback string) string { return playback }, "serve playback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file, rtspAddr, apiAddr, playbackAddr := hostileConfig(t)
+			p := startAgentProc(t, file)
+			addr := tc.listen(rtspAddr, playbackAddr)
+			waitListening(t, addr, p)
+			waitListening(t, apiAddr, p)
+			if h := childHealth(t, apiAddr); !h.OK {
+				t.Fatalf("not ok at start: %+v", h.Listeners)
+			}
+			pid := p.cmd.Process.Pid
+			fd := testcam.ListenerFD(t, pid, addr)
+			pidfd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				t.Skipf("pidfd_open: %v", err)
+			}
+			defer unix.Close(pidfd)
+			dup, err := unix.PidfdGetfd(pidfd, fd, 0)
+			if err != nil {
+				t.Skipf("pidfd_getfd: %v", err)
+			}
+			defer unix.Close(dup)
+			if err := unix.Shutdown(dup, unix.SHUT_RDWR); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-p.exited:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("agent still running 10 s after its %s listener died:\n%s", tc.name, p.logs.String())
+			}
+			if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+				t.Fatalf("exit status %d, want 1:\n%s", code, p.logs.String())
+			}
+			if logs := p.logs.String(); !strings.Contains(logs, "listener ended") || !strings.Contains(logs, tc.logged) {
+				t.Fatalf("the failure is not logged:\n%s", logs)
+			}
+		})
 	}
 }

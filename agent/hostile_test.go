@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/camgate/camgate/agent/api"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/agent/store/storetest"
 	"github.com/camgate/camgate/internal/guard"
+	"github.com/camgate/camgate/internal/testcam"
 	"github.com/camgate/camgate/uplink"
 )
 
@@ -93,28 +96,90 @@ func TestHealthNeverOKWithADeadListener(t *testing.T) {
 	}
 }
 
-// TestHealthListsTheListeners: a running agent reports its RTSP and API
-// listeners up, and its API refuses a rebinding attempt.
+// TestHealthListsTheListeners: a running agent reports its RTSP, API and
+// playback listeners up; the playback listener has the caps of its config
+// keys, and its refusals show in health and /metrics; the API refuses a
+// rebinding attempt.
 func TestHealthListsTheListeners(t *testing.T) {
 	file, _, apiAddr := fleetConfig(t, t.TempDir(), "", "")
-	startAgent(t, file, &syncBuffer{})
-	resp, err := http.Get("http://" + apiAddr + "/v1/health")
+	playback := freePort(t)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc uplink.Health
-	err = json.NewDecoder(resp.Body).Decode(&doc)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || !doc.OK {
-		t.Fatalf("health %d ok=%v: %v", resp.StatusCode, doc.OK, err)
+	b = []byte(strings.Replace(string(b), "playback:\n  address: \"\"",
+		"playback:\n  address: "+playback+"\n  maxConnections: 8\n  maxConnectionsPerIP: 1", 1))
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, file, &syncBuffer{})
+	health := func() (int, uplink.Health) {
+		t.Helper()
+		resp, err := http.Get("http://" + apiAddr + "/v1/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc uplink.Health
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, doc
+	}
+	listener := func(doc uplink.Health, name string) uplink.ListenerHealth {
+		for _, l := range doc.Listeners {
+			if l.Name == name {
+				return l
+			}
+		}
+		return uplink.ListenerHealth{}
+	}
+	code, doc := health()
+	if code != http.StatusOK || !doc.OK {
+		t.Fatalf("health %d ok=%v", code, doc.OK)
 	}
 	names := map[string]string{}
 	for _, l := range doc.Listeners {
 		names[l.Name] = l.State
 	}
-	if names["rtsp"] != "up" || names["api"] != "up" || len(names) != 2 {
+	if names["rtsp"] != "up" || names["api"] != "up" || names["playback"] != "up" || len(names) != 3 {
 		t.Fatalf("listeners %+v", doc.Listeners)
 	}
+
+	// One idle connection fills 127.0.0.1's share of the playback
+	// listener; the next one gets 429 at once.
+	testcam.DialFrom(t, "127.0.0.1", playback)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, doc := health(); listener(doc, "playback").Connections != 1; _, doc = health() {
+		if time.Now().After(deadline) {
+			t.Fatalf("playback %+v", listener(doc, "playback"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := testcam.DialFrom(t, "127.0.0.1", playback)
+	_, _ = io.WriteString(c, "GET /list?path=cam HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := testcam.ReadUntilClosed(t, c, 5*time.Second); !strings.HasPrefix(got, "HTTP/1.1 429 ") {
+		t.Fatalf("over playback.maxConnectionsPerIP: %q", got)
+	}
+	if code, doc = health(); code != http.StatusOK || !doc.OK || listener(doc, "playback").Refused != 1 {
+		t.Fatalf("health %d after a refusal: %+v", code, listener(doc, "playback"))
+	}
+	resp, err := http.Get("http://" + apiAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`camgate_listener_up{listener="playback"} 1`,
+		`camgate_listener_connections{listener="playback"} 1`,
+		`camgate_listener_refused_total{listener="playback",reason="max_connections_per_ip"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
 	req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/paths/x", strings.NewReader(`{"source":"demo"}`))
 	req.Host = "rebind.example"
 	req.Header.Set("Content-Type", "application/json")

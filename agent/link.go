@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
@@ -182,13 +181,12 @@ func pprofHandler() http.Handler {
 }
 
 // authorizeAPI applies the "api" permission of auth.users to a request of
-// the local API (Basic credentials, client address): missing or wrong
-// credentials get a 401 challenge, a throttled address 429 and no room to check the
-// password 503 (both with Retry-After), other refusals 403.
+// the local API (credentials and client address as every HTTP listener
+// reads them): missing or wrong credentials get a 401 challenge, a
+// throttled address 429 and no room to check the password 503 (both with
+// Retry-After), other refusals 403.
 func (l *link) authorizeAPI(r *http.Request) *api.Refusal {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	user, pass, _ := r.BasicAuth()
-	err := l.a.auth.CheckContext(r.Context(), auth.Request{Action: auth.ActionAPI, IP: net.ParseIP(host), Proto: "api", User: user, Pass: pass})
+	err := l.a.auth.CheckContext(r.Context(), auth.HTTPRequest(r, auth.ActionAPI, "", "api"))
 	retry := time.Duration(auth.RetryAfterSeconds(err)) * time.Second
 	switch {
 	case err == nil:

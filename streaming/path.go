@@ -661,14 +661,7 @@ func (p *path) startCommandLocked(c Command) *sourceRun {
 		case p.init == run:
 			p.init = nil
 		case p.demand == run:
-			p.demand = nil
-			if p.demandTimer != nil {
-				p.demandTimer.Stop()
-				p.demandTimer = nil
-			}
-			if p.stream == nil && p.state == StateStarting {
-				p.state = StateIdle
-			}
+			p.dropDemandLocked()
 		}
 		if err != nil {
 			p.lastErr = c.Hook + ": " + redact.Error(err)
@@ -690,6 +683,18 @@ func (p *path) stopDemandIfIdle(reason string) {
 		p.mu.Unlock()
 		return
 	}
+	p.dropDemandLocked()
+	p.mu.Unlock()
+	d.cancel()
+	<-d.done
+	p.log.Info().Str("reason", reason).Msg("runOnDemand command stopped")
+	p.m.maybeRemove(p)
+}
+
+// dropDemandLocked forgets the runOnDemand command (whoever calls it
+// stops the command, or it ended) and its close timer; a path that waited
+// for the command's publisher is idle again. p.mu is held.
+func (p *path) dropDemandLocked() {
 	p.demand = nil
 	if p.demandTimer != nil {
 		p.demandTimer.Stop()
@@ -698,11 +703,6 @@ func (p *path) stopDemandIfIdle(reason string) {
 	if p.stream == nil && p.state == StateStarting {
 		p.state = StateIdle
 	}
-	p.mu.Unlock()
-	d.cancel()
-	<-d.done
-	p.log.Info().Str("reason", reason).Msg("runOnDemand command stopped")
-	p.m.maybeRemove(p)
 }
 
 func (p *path) info() PathInfo {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -79,8 +78,7 @@ type Server struct {
 	log      zerolog.Logger
 	refusals zerolog.Logger // log of refused requests, sampled: an attack must not flood it
 	hosts    hostPolicy
-	ln       *guard.Listener
-	srv      *http.Server
+	http     *guard.HTTPServer
 }
 
 // maxBody bounds request bodies like MQTT command payloads.
@@ -91,75 +89,48 @@ func New(opts Options) (*Server, error) {
 	if opts.Address == "" {
 		return nil, ErrNoAddress
 	}
-	if opts.ReadHeaderTimeout <= 0 {
-		opts.ReadHeaderTimeout = 5 * time.Second
-	}
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 10 * time.Second
-	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 30 * time.Second
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Second
 	}
-	if opts.MaxHeaderBytes <= 0 {
-		opts.MaxHeaderBytes = 16 << 10
-	}
-	ln, err := guard.Listen("tcp", opts.Address, guard.ListenerOptions{
-		Name: "api", MaxConns: opts.MaxConns, MaxConnsPerIP: opts.MaxConnsPerIP, Busy: guard.HTTPBusy, Log: opts.Logger,
+	// guard.ListenHTTP fills the other timeouts and MaxHeaderBytes.
+	log := opts.Logger.With().Str("component", "api").Logger()
+	s := &Server{opts: opts, log: log, refusals: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})}
+	// The server has no WriteTimeout: it would cut a pprof profile; the
+	// API's own routes set one per response.
+	var err error
+	s.http, err = guard.ListenHTTP(opts.Address, s.Handler(), guard.HTTPOptions{
+		Listener:          guard.ListenerOptions{Name: "api", MaxConns: opts.MaxConns, MaxConnsPerIP: opts.MaxConnsPerIP, Log: opts.Logger},
+		ReadHeaderTimeout: opts.ReadHeaderTimeout, ReadTimeout: opts.ReadTimeout, IdleTimeout: opts.IdleTimeout, MaxHeaderBytes: opts.MaxHeaderBytes,
+		ShutdownTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("api listen %s: %w", opts.Address, err)
 	}
-	log := opts.Logger.With().Str("component", "api").Logger()
-	s := &Server{
-		opts: opts, log: log, ln: ln,
-		refusals: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
-		hosts:    newHostPolicy(ln.Addr().String(), opts.AllowedHosts),
-	}
+	s.hosts = newHostPolicy(s.Addr(), opts.AllowedHosts)
 	if host, _, err := net.SplitHostPort(opts.Address); err == nil && host != "" && net.ParseIP(host) == nil {
 		s.hosts.names[canonicalHost(host)] = true // a configured name, e.g. localhost
-	}
-	// No server-wide WriteTimeout: it would cut a pprof profile; the API's
-	// own routes set one per response.
-	s.srv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: opts.ReadHeaderTimeout,
-		ReadTimeout:       opts.ReadTimeout,
-		IdleTimeout:       opts.IdleTimeout,
-		MaxHeaderBytes:    opts.MaxHeaderBytes,
 	}
 	return s, nil
 }
 
 // Addr is the bound address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.http.Addr().String() }
 
 // ListenerStats are the listener's figures.
-func (s *Server) ListenerStats() guard.Stats { return s.ln.Stats() }
+func (s *Server) ListenerStats() guard.Stats { return s.http.Stats() }
 
-// Run serves until ctx ends, then shuts down within 2 s.
+// Run serves until ctx ends, then shuts down within 2 s. It returns nil
+// on a clean stop, an error when the listener went down.
 func (s *Server) Run(ctx context.Context) error {
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Serve(s.ln) }()
 	s.log.Info().Str("address", s.Addr()).Msg("local API listening")
-	select {
-	case err := <-done:
-		return fmt.Errorf("api: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(sctx)
-	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("api: %w", err)
-	}
-	return nil
+	return s.http.Serve(ctx, nil)
 }
 
 // Close releases the listener of a server that never ran.
-func (s *Server) Close() error { return s.ln.Close() }
+func (s *Server) Close() error { return s.http.Close() }
 
 // Handler is the API's routing, exposed for tests. Requests a foreign
 // page could have made are refused first (origin.go), then Authorize
@@ -300,19 +271,29 @@ func (s *Server) getPath(w http.ResponseWriter, r *http.Request) {
 	writeError(w, &uplink.Error{Code: uplink.CodeNotFound, Message: fmt.Sprintf("no path %q", name)})
 }
 
+// jsonBody reads a request's JSON body, at most maxBody bytes; false: it
+// answered the request with the error.
+func jsonBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
+		return nil, false
+	}
+	if !json.Valid(body) {
+		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+		return nil, false
+	}
+	return body, true
+}
+
 // postPath adds or updates a fleet-managed path; the body is its conf.
 func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
 	name, ok := pathName(w, r)
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
-		return
-	}
-	if !json.Valid(body) {
-		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+	body, ok := jsonBody(w, r)
+	if !ok {
 		return
 	}
 	args, _ := json.Marshal(map[string]json.RawMessage{"name": mustJSON(name), "conf": body})
@@ -338,13 +319,8 @@ func (s *Server) postPath(w http.ResponseWriter, r *http.Request) {
 // update was accepted (its progress and outcome are events and log lines),
 // 200 for a no-op.
 func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, &uplink.Error{Code: uplink.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", maxBody)})
-		return
-	}
-	if !json.Valid(body) {
-		writeError(w, &uplink.Error{Code: uplink.CodeBadRequest, Message: "body is not JSON"})
+	body, ok := jsonBody(w, r)
+	if !ok {
 		return
 	}
 	res, cerr := s.opts.Commands.Call(r.Context(), "agent.update", body)

@@ -130,7 +130,16 @@ type API struct {
 
 // Playback is the recordings' HTTP listener (GET /list, GET /get).
 type Playback struct {
+	// Address serves the recordings; "" turns playback off. Default
+	// ":9996" (MediaMTX's port and API).
 	Address string `yaml:"address" json:"address"`
+	// MaxConnections bounds the HTTP connections open at once; the excess
+	// gets 503 at once. Default 64; 0 = no cap.
+	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+	// MaxConnectionsPerIP bounds those from one client address (the player
+	// page's timeline and a download or two; an NVR fetching clips of
+	// several cameras); the excess gets 429. Default 16; 0 = no cap.
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP" json:"maxConnectionsPerIP"`
 }
 
 // Uplink is the MQTT section.

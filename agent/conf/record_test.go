@@ -19,8 +19,8 @@ func TestRecordKeys(t *testing.T) {
 		d.RecordPartDuration.D() != time.Second || d.RecordDeleteAfter.D() != 24*time.Hour || d.RecordMaxBytes != 0 || d.RecordMinFreeBytes != 0 {
 		t.Fatalf("record defaults: %+v", d)
 	}
-	if c.Playback.Address != ":9996" {
-		t.Fatalf("playback.address %q", c.Playback.Address)
+	if c.Playback.Address != ":9996" || c.Playback.MaxConnections != 64 || c.Playback.MaxConnectionsPerIP != 16 {
+		t.Fatalf("playback %+v", c.Playback)
 	}
 	p := writeFile(t, `pathDefaults:
   recordDeleteAfter: 72h
@@ -31,7 +31,8 @@ paths:
     recordPath: /srv/rec/%path/%s-%f
     recordMaxBytes: 20GiB
 `)
-	c, err = Load(p, []string{"CAMGATE_PATHDEFAULTS_RECORDMINFREEBYTES=2GiB", "CAMGATE_PLAYBACK_ADDRESS=127.0.0.1:19996"})
+	c, err = Load(p, []string{"CAMGATE_PATHDEFAULTS_RECORDMINFREEBYTES=2GiB", "CAMGATE_PLAYBACK_ADDRESS=127.0.0.1:19996",
+		"CAMGATE_PLAYBACK_MAXCONNECTIONSPERIP=4"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +40,9 @@ paths:
 	if cam.Record == nil || !*cam.Record || *cam.RecordPath != "/srv/rec/%path/%s-%f" || *cam.RecordMaxBytes != 20<<30 {
 		t.Fatalf("cam: %+v", cam)
 	}
-	if c.PathDefaults.RecordDeleteAfter.D() != 72*time.Hour || c.PathDefaults.RecordMinFreeBytes != 2<<30 || c.Playback.Address != "127.0.0.1:19996" {
-		t.Fatalf("defaults %+v, playback %q", c.PathDefaults, c.Playback.Address)
+	if c.PathDefaults.RecordDeleteAfter.D() != 72*time.Hour || c.PathDefaults.RecordMinFreeBytes != 2<<30 ||
+		c.Playback.Address != "127.0.0.1:19996" || c.Playback.MaxConnectionsPerIP != 4 {
+		t.Fatalf("defaults %+v, playback %+v", c.PathDefaults, c.Playback)
 	}
 	var pc PathConf
 	if err := json.Unmarshal([]byte(`{"source":"demo","recordMaxBytes":"1GiB","recordMinFreeBytes":1048576}`), &pc); err != nil {

@@ -355,6 +355,7 @@ func (c *Config) Validate() error {
 		{"webrtc.maxPendingSessions", c.WebRTC.MaxPendingSessions},
 		{"hls.maxConnections", c.HLS.MaxConnections}, {"hls.maxConnectionsPerIP", c.HLS.MaxConnectionsPerIP},
 		{"api.maxConnections", c.API.MaxConnections}, {"api.maxConnectionsPerIP", c.API.MaxConnectionsPerIP},
+		{"playback.maxConnections", c.Playback.MaxConnections}, {"playback.maxConnectionsPerIP", c.Playback.MaxConnectionsPerIP},
 	} {
 		if lim.n < 0 {
 			return &Error{Key: lim.key, Msg: fmt.Sprintf("%d: want 0 (no cap) or more", lim.n)}

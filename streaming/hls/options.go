@@ -102,20 +102,9 @@ func (o *Options) setDefaults() error {
 	if o.WriteQueueSize <= 0 {
 		o.WriteQueueSize = 4096
 	}
-	if o.ReadHeaderTimeout <= 0 {
-		o.ReadHeaderTimeout = 5 * time.Second
-	}
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = 10 * time.Second
-	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 60 * time.Second
-	}
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = 16 << 10
-	}
+	// guard.ListenHTTP fills the other HTTP timeouts and MaxHeaderBytes.
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	stdlog "log"
 	"net"
 	"net/http"
 	"strings"
@@ -21,10 +20,9 @@ import (
 
 // Server is the LL-HLS server.
 type Server struct {
-	o   Options
-	log zerolog.Logger
-	ln  *guard.Listener
-	hs  *http.Server
+	o    Options
+	log  zerolog.Logger
+	http *guard.HTTPServer
 
 	mu     sync.Mutex
 	ctx    context.Context // Run's; nil before Run
@@ -42,32 +40,25 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, log: o.Logger.With().Str("component", "hls").Logger(), muxers: map[string]*muxer{}}
+	// The server has no WriteTimeout: the first playlist of a muxer waits
+	// for an on-demand source and its first segment. ServeHTTP sets a
+	// write deadline per response instead.
 	var err error
-	s.ln, err = guard.Listen("tcp", o.Address, guard.ListenerOptions{
-		Name: "hls", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Busy: guard.HTTPBusy, Log: o.Logger,
+	s.http, err = guard.ListenHTTP(o.Address, s, guard.HTTPOptions{
+		Listener:          guard.ListenerOptions{Name: "hls", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Log: o.Logger},
+		ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout, IdleTimeout: o.IdleTimeout, MaxHeaderBytes: o.MaxHeaderBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listen hls %s: %w", o.Address, err)
-	}
-	// No server-wide WriteTimeout: the first playlist of a muxer waits for
-	// an on-demand source and its first segment. ServeHTTP sets a write
-	// deadline per response instead.
-	s.hs = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		ReadTimeout:       o.ReadTimeout,
-		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          stdlog.New(s.log.With().Str("from", "net/http").Logger(), "", 0),
 	}
 	return s, nil
 }
 
 // Addr is the address the server listens on.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.http.Addr() }
 
 // ListenerStats are the listener's figures.
-func (s *Server) ListenerStats() guard.Stats { return s.ln.Stats() }
+func (s *Server) ListenerStats() guard.Stats { return s.http.Stats() }
 
 // Muxers is the number of paths being muxed now.
 func (s *Server) Muxers() int {
@@ -77,34 +68,17 @@ func (s *Server) Muxers() int {
 }
 
 // Run serves until ctx ends, then closes every muxer and the listener and
-// waits for every goroutine. It returns nil on a clean stop.
+// waits for every goroutine. It returns nil on a clean stop, an error when
+// the listener went down.
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
-	s.hs.BaseContext = func(net.Listener) context.Context { return ctx }
-
-	s.log.Info().Str("address", s.ln.Addr().String()).Msg("hls server listening")
-	errc := make(chan error, 1)
-	go func() { errc <- s.hs.Serve(s.ln) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		err = fmt.Errorf("serve hls: %w", err)
-	}
-	cancel() // ends every muxer, which wakes the requests waiting on one
-	s.stopMuxers()
-	shCtx, shCancel := context.WithTimeout(context.Background(), 3*time.Second)
-	if e := s.hs.Shutdown(shCtx); e != nil {
-		_ = s.hs.Close()
-	}
-	shCancel()
-	if err == nil {
-		<-errc
-	}
+	s.log.Info().Str("address", s.http.Addr().String()).Msg("hls server listening")
+	// Stopping ends every muxer, which wakes the requests waiting on one.
+	err := s.http.Serve(ctx, func() { cancel(); s.stopMuxers() })
 	s.Close()
 	return err
 }
@@ -113,7 +87,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.stopMuxers()
-		_ = s.ln.Close()
+		_ = s.http.Close()
 	})
 }
 

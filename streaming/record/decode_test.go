@@ -18,6 +18,13 @@ import (
 // startPlayback serves h's recordings on 127.0.0.1 until the test ends.
 func startPlayback(t testing.TB, h *harness, mod func(*PlaybackOptions)) string {
 	t.Helper()
+	return "http://" + runPlayback(t, h, mod).Addr().String()
+}
+
+// runPlayback runs a playback server of h's recorder on 127.0.0.1 until
+// the test ends; Run must then return nil.
+func runPlayback(t testing.TB, h *harness, mod func(*PlaybackOptions)) *Playback {
+	t.Helper()
 	o := PlaybackOptions{Address: "127.0.0.1:0", Recorder: h.rec}
 	if mod != nil {
 		mod(&o)
@@ -27,10 +34,15 @@ func startPlayback(t testing.TB, h *harness, mod func(*PlaybackOptions)) string 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = p.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + p.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return p
 }
 
 func getURL(base, name string, start time.Time, dur time.Duration) string {

@@ -22,6 +22,10 @@
 // Playback serves MediaMTX's API on a listener of its own: GET /list for
 // the recorded spans of a path and GET /get for one fMP4 of a time range,
 // stitched across segments, with the playback permission of auth.users.
+// Its listener is guarded like camgate's others (internal/guard: caps,
+// timeouts, the path-name rule) and failed logins are throttled per
+// address by the authenticator, with the refusals of streaming/auth's HTTP
+// rule (401, 429, 503).
 //
 // record must not know about MQTT, bbolt or the operating system: free
 // space comes from a function it is given, events go to a

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	stdlog "log"
 	"math"
 	"net"
 	"net/http"
@@ -17,12 +16,16 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming/auth"
 )
 
-// Authenticator checks a request; *auth.Authenticator satisfies it.
+// Authenticator checks a request; *auth.Authenticator satisfies it and
+// reports refusals itself (one report per address and interval). Failed
+// logins are throttled per address: auth.ErrThrottled means 429 and
+// auth.ErrBusy 503, both with Retry-After; any other error 401.
 type Authenticator interface {
-	Check(r auth.Request) error
+	CheckContext(ctx context.Context, r auth.Request) error
 }
 
 // PlaybackOptions configure the playback server. Zero values take the
@@ -37,18 +40,32 @@ type PlaybackOptions struct {
 	// AllowOrigin tells which web origins may read answers from a
 	// browser (the player page's timeline); nil allows none.
 	AllowOrigin func(origin string) bool
-	// WriteTimeout bounds the write of each part of an answer to a client
-	// that stopped reading; default 30 s.
+
+	// MaxConns and MaxConnsPerIP cap the open HTTP connections, in total
+	// (the excess gets 503 at once) and from one client address (429).
+	// 0 = no cap. The agent passes playback.maxConnections and
+	// playback.maxConnectionsPerIP.
+	MaxConns, MaxConnsPerIP int
+	// ReadHeaderTimeout bounds reading a request's header; default 5s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request; default 10s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the write of an answer, and of each part of a
+	// long /get answer, to a client that stopped reading; default 30s.
 	WriteTimeout time.Duration
-	Log          zerolog.Logger
+	// IdleTimeout closes a kept-alive connection without a request; default 60s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header; default 16 KiB.
+	MaxHeaderBytes int
+	// Log is the parent logger; the server adds component=playback.
+	Log zerolog.Logger
 }
 
 // Playback serves GET /list and GET /get.
 type Playback struct {
-	o   PlaybackOptions
-	log zerolog.Logger
-	ln  net.Listener
-	hs  *http.Server
+	o    PlaybackOptions
+	log  zerolog.Logger
+	http *guard.HTTPServer
 }
 
 // NewPlayback binds the listener; Run serves. A Playback never Run must
@@ -63,57 +80,41 @@ func NewPlayback(o PlaybackOptions) (*Playback, error) {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 30 * time.Second
 	}
+	// guard.ListenHTTP fills the other timeouts and MaxHeaderBytes.
 	p := &Playback{o: o, log: o.Log.With().Str("component", "playback").Logger()}
-	ln, err := net.Listen("tcp", o.Address)
+	// The server has no WriteTimeout: a /get answer may be long. Each
+	// answer, and each part of one, gets a write deadline instead.
+	var err error
+	p.http, err = guard.ListenHTTP(o.Address, p, guard.HTTPOptions{
+		Listener:          guard.ListenerOptions{Name: "playback", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Log: o.Log},
+		ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout, IdleTimeout: o.IdleTimeout, MaxHeaderBytes: o.MaxHeaderBytes,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listen playback %s: %w", o.Address, err)
-	}
-	p.ln = ln
-	p.hs = &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          stdlog.New(p.log.With().Str("from", "net/http").Logger(), "", 0),
 	}
 	return p, nil
 }
 
 // Addr is the address the server listens on.
-func (p *Playback) Addr() net.Addr { return p.ln.Addr() }
+func (p *Playback) Addr() net.Addr { return p.http.Addr() }
+
+// ListenerStats are the listener's figures.
+func (p *Playback) ListenerStats() guard.Stats { return p.http.Stats() }
 
 // Close releases the listener of a server that is not running.
-func (p *Playback) Close() error { return p.ln.Close() }
+func (p *Playback) Close() error { return p.http.Close() }
 
-// Run serves until ctx ends; answers being written are cut off.
+// Run serves until ctx ends; answers being written are cut off. It returns
+// nil on a clean stop, an error when the listener went down.
 func (p *Playback) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	p.hs.BaseContext = func(net.Listener) context.Context { return ctx }
-	p.log.Info().Str("address", p.ln.Addr().String()).Msg("playback server listening")
-	errc := make(chan error, 1)
-	go func() { errc <- p.hs.Serve(p.ln) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		err = fmt.Errorf("serve playback: %w", err)
-	}
-	cancel()
-	shCtx, shCancel := context.WithTimeout(context.Background(), 2*time.Second)
-	if e := p.hs.Shutdown(shCtx); e != nil {
-		_ = p.hs.Close()
-	}
-	shCancel()
-	if err == nil {
-		<-errc
-	}
-	return err
+	p.log.Info().Str("address", p.http.Addr().String()).Msg("playback server listening")
+	return p.http.Serve(ctx, nil)
 }
 
 // ServeHTTP routes GET /list and GET /get (and CORS preflights).
 func (p *Playback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A /get answer moves the deadline on with each part it writes.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(p.o.WriteTimeout))
 	h := w.Header()
 	if o := r.Header.Get("Origin"); o != "" && p.o.AllowOrigin != nil && p.o.AllowOrigin(o) {
 		h.Set("Access-Control-Allow-Origin", o)
@@ -155,28 +156,15 @@ func (p *Playback) authorize(w http.ResponseWriter, r *http.Request) (string, bo
 		httpError(w, http.StatusBadRequest, "path is required")
 		return "", false
 	}
-	if v := p.o.Recorder.o.ValidName; v != nil {
-		if err := v(name); err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return "", false
-		}
+	if err := guard.ValidatePathName(name); err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return "", false
 	}
 	if p.o.Auth == nil {
 		return name, true
 	}
-	user, pass := auth.HTTPCredentials(r)
-	var ip net.IP
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = net.ParseIP(host)
-	}
-	if err := p.o.Auth.Check(auth.Request{Action: auth.ActionPlayback, Path: name, IP: ip, User: user, Pass: pass}); err != nil {
-		p.log.Info().Str("path", name).Str("user", user).Str("remote", r.RemoteAddr).Msg("playback denied")
-		// A page asks for credentials itself; a Basic challenge would
-		// make the browser pop its own dialog over it.
-		if r.Header.Get("X-Requested-With") == "" {
-			w.Header().Add("WWW-Authenticate", `Basic realm="camgate"`)
-		}
-		httpError(w, http.StatusUnauthorized, "authentication required")
+	if err := p.o.Auth.CheckContext(r.Context(), auth.HTTPRequest(r, auth.ActionPlayback, name, "playback")); err != nil {
+		auth.WriteHTTPRefusal(w, r, err)
 		return "", false
 	}
 	return name, true

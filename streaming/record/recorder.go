@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/camgate/camgate/internal/backoff"
+	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/streaming"
 )
 
@@ -41,9 +42,6 @@ type Options struct {
 	// Resolve names the entry ("~regexp" or all_others) that governs a
 	// path name which is not an entry itself; nil: only entries record.
 	Resolve func(name string) (entry string, ok bool)
-	// ValidName checks a path name found in a file name or asked for by
-	// playback; nil accepts any.
-	ValidName func(name string) error
 	// DiskUsage gives the free and total bytes of the volume holding dir;
 	// nil: recordMinFreeBytes is not enforced.
 	DiskUsage func(dir string) (free, total uint64, err error)
@@ -627,7 +625,7 @@ func (r *Recorder) rescan(start bool) {
 			}
 			for _, m := range ms {
 				name, startAt, perr := m.m.parse(file)
-				if perr != nil || (r.o.ValidName != nil && r.o.ValidName(name) != nil) {
+				if perr != nil || guard.ValidatePathName(name) != nil {
 					continue
 				}
 				seen[file] = true

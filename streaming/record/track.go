@@ -98,6 +98,42 @@ func isDecodeWait(err error) bool {
 		errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded)
 }
 
+// dtsExtractor is mediacommon's h264 or h265 DTSExtractor.
+type dtsExtractor interface {
+	Initialize()
+	Extract(au [][]byte, pts int64) (int64, error)
+}
+
+// decodeClock gives a video track's access units their decode times.
+type decodeClock struct {
+	started bool
+	prevDTS int64
+}
+
+// next returns the decode time of an access unit (sync: a random access
+// one); false before the first random access unit, which is dropped.
+func (c *decodeClock) next(x dtsExtractor, au [][]byte, pts int64, sync bool) (int64, bool) {
+	if !c.started {
+		if !sync {
+			return 0, false
+		}
+		c.started = true
+		x.Initialize()
+		c.prevDTS = pts - 1
+	}
+	dts, err := x.Extract(au, pts)
+	if err != nil || dts <= c.prevDTS {
+		// A stream the extractor cannot follow is stored in decode order
+		// with its presentation times, which is right without B-frames.
+		dts = max(pts, c.prevDTS+1)
+		if sync {
+			x.Initialize()
+		}
+	}
+	c.prevDTS = dts
+	return dts, true
+}
+
 // h264Track records H.264. An access unit takes the timestamp of the packet
 // that completes it: cameras that set no RTP marker bit get their frames
 // one frame late, all of them alike.
@@ -105,8 +141,7 @@ type h264Track struct {
 	dec      *rtph264.Decoder
 	c        *mp4.CodecH264
 	dts      h264.DTSExtractor
-	started  bool
-	prevDTS  int64
+	clock    decodeClock
 	modified bool
 }
 
@@ -174,24 +209,10 @@ func (t *h264Track) decode(pkt *rtp.Packet, pts int64) ([]sample, error) {
 		return nil, nil
 	}
 	sync := h264.IsRandomAccess(au)
-	if !t.started {
-		if !sync {
-			return nil, nil
-		}
-		t.started = true
-		t.dts.Initialize()
-		t.prevDTS = pts - 1
+	dts, ok := t.clock.next(&t.dts, au, pts, sync)
+	if !ok {
+		return nil, nil
 	}
-	dts, err := t.dts.Extract(au, pts)
-	if err != nil || dts <= t.prevDTS {
-		// A stream the extractor cannot follow is stored in decode order
-		// with its presentation times, which is right without B-frames.
-		dts = max(pts, t.prevDTS+1)
-		if sync {
-			t.dts.Initialize()
-		}
-	}
-	t.prevDTS = dts
 	s := sample{dts: dts, sync: sync}
 	var fs fmp4.Sample
 	if err := fs.FillH264(int32(pts-dts), au); err != nil {
@@ -206,8 +227,7 @@ type h265Track struct {
 	dec      *rtph265.Decoder
 	c        *mp4.CodecH265
 	dts      h265.DTSExtractor
-	started  bool
-	prevDTS  int64
+	clock    decodeClock
 	modified bool
 }
 
@@ -281,22 +301,10 @@ func (t *h265Track) decode(pkt *rtp.Packet, pts int64) ([]sample, error) {
 		return nil, nil
 	}
 	sync := h265.IsRandomAccess(au)
-	if !t.started {
-		if !sync {
-			return nil, nil
-		}
-		t.started = true
-		t.dts.Initialize()
-		t.prevDTS = pts - 1
+	dts, ok := t.clock.next(&t.dts, au, pts, sync)
+	if !ok {
+		return nil, nil
 	}
-	dts, err := t.dts.Extract(au, pts)
-	if err != nil || dts <= t.prevDTS {
-		dts = max(pts, t.prevDTS+1)
-		if sync {
-			t.dts.Initialize()
-		}
-	}
-	t.prevDTS = dts
 	var fs fmp4.Sample
 	if err := fs.FillH265(int32(pts-dts), au); err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ func TestICETCPListenerDeathEndsRun(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "ice tcp listener") {
+		if err == nil || !strings.Contains(err.Error(), "webrtc-ice-tcp listener") {
 			t.Fatalf("Run = %v", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	stdlog "log"
 	"net"
 	"net/http"
 	"strings"
@@ -50,11 +49,10 @@ const maxBody = 64 << 10
 
 // Server is the WHEP server and player page.
 type Server struct {
-	o   Options
-	log zerolog.Logger
-	ice *iceStack
-	ln  *guard.Listener
-	hs  *http.Server
+	o    Options
+	log  zerolog.Logger
+	ice  *iceStack
+	http *guard.HTTPServer
 
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil before Run
@@ -88,23 +86,17 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ln, err = guard.Listen("tcp", o.Address, guard.ListenerOptions{
-		Name: "webrtc", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Busy: guard.HTTPBusy, Log: o.Logger,
+	// The server has no WriteTimeout: an offer may wait for an on-demand
+	// source. ServeHTTP sets a write deadline per response instead. The
+	// ICE-TCP listener going down ends Run as the HTTP one does.
+	s.http, err = guard.ListenHTTP(o.Address, s, guard.HTTPOptions{
+		Listener:          guard.ListenerOptions{Name: "webrtc", MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Log: o.Logger},
+		ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout, IdleTimeout: o.IdleTimeout, MaxHeaderBytes: o.MaxHeaderBytes,
+		Watch: s.ice.tcpLn,
 	})
 	if err != nil {
 		_ = s.ice.close()
 		return nil, fmt.Errorf("listen webrtc http %s: %w", o.Address, err)
-	}
-	// No server-wide WriteTimeout: it counts from the request, and an
-	// offer may wait for an on-demand source longer. ServeHTTP sets a
-	// write deadline per response instead.
-	s.hs = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		ReadTimeout:       o.ReadTimeout,
-		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          stdlog.New(s.log.With().Str("from", "net/http").Logger(), "", 0),
 	}
 	return s, nil
 }
@@ -112,7 +104,7 @@ func New(o Options) (*Server, error) {
 // ListenerStats are the figures of the HTTP listener and, when set, of
 // the ICE-TCP one.
 func (s *Server) ListenerStats() []guard.Stats {
-	out := []guard.Stats{s.ln.Stats()}
+	out := []guard.Stats{s.http.Stats()}
 	if s.ice.tcpLn != nil {
 		out = append(out, s.ice.tcpLn.Stats())
 	}
@@ -147,7 +139,7 @@ func (s *Server) releasePending() {
 }
 
 // Addr is the HTTP address the server listens on.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.http.Addr() }
 
 // ICEUDPAddr is the ICE UDP socket's address.
 func (s *Server) ICEUDPAddr() net.Addr { return s.ice.udpConn.LocalAddr() }
@@ -160,40 +152,17 @@ func (s *Server) Sessions() int {
 }
 
 // Run serves until ctx ends, then closes every session and socket and
-// waits for every goroutine. It returns nil on a clean stop.
+// waits for every goroutine. It returns nil on a clean stop, an error when
+// the HTTP or the ICE-TCP listener went down.
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
-	s.hs.BaseContext = func(net.Listener) context.Context { return ctx }
-
-	s.log.Info().Str("address", s.ln.Addr().String()).Str("iceUDP", s.ICEUDPAddr().String()).Msg("webrtc server listening")
-	errc := make(chan error, 1)
-	go func() { errc <- s.hs.Serve(s.ln) }()
-
-	var iceTCPDown <-chan struct{} // nil: never
-	if s.ice.tcpLn != nil {
-		iceTCPDown = s.ice.tcpLn.Down()
-	}
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		err = fmt.Errorf("serve webrtc http: %w", err)
-	case <-iceTCPDown:
-		err = fmt.Errorf("ice tcp listener %s ended: %w", s.ice.tcpLn.Addr(), s.ice.tcpLn.Err())
-	}
-	cancel() // ends waiting requests and every session
-	shCtx, shCancel := context.WithTimeout(context.Background(), 3*time.Second)
-	if e := s.hs.Shutdown(shCtx); e != nil {
-		_ = s.hs.Close()
-	}
-	shCancel()
-	if err == nil {
-		<-errc
-	}
+	s.log.Info().Str("address", s.http.Addr().String()).Str("iceUDP", s.ICEUDPAddr().String()).Msg("webrtc server listening")
+	// Stopping ends waiting requests and every session.
+	err := s.http.Serve(ctx, cancel)
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
@@ -210,7 +179,7 @@ func (s *Server) Close() error {
 		}
 		s.mu.Unlock()
 		s.wg.Wait()
-		_ = s.ln.Close()
+		_ = s.http.Close()
 		s.closeErr = s.ice.close()
 	})
 	return s.closeErr

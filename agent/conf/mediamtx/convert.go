@@ -105,6 +105,25 @@ func isEmpty(n *yaml.Node) bool {
 	return false
 }
 
+// switchedOn reads a server's switch: "hls: yes", or the older
+// "hlsDisable: no".
+func switchedOn(k string, n *yaml.Node) bool {
+	on, _ := boolOf(n)
+	if strings.HasSuffix(k, "Disable") {
+		on = !on
+	}
+	return on
+}
+
+// serverAddress is where a server switched on listens: its address key
+// (hlsAddress), or MediaMTX's default when that is unset.
+func (c *converter) serverAddress(key, def string) string {
+	if a := c.top[key]; a != nil && !isEmpty(a) {
+		return a.Value
+	}
+	return def
+}
+
 // boolOf reads a boolean as MediaMTX does (YAML 1.1 yes/no/on/off too).
 func boolOf(n *yaml.Node) (bool, bool) {
 	switch strings.ToLower(n.Value) {
@@ -312,12 +331,8 @@ func (c *converter) global(k string, n *yaml.Node) {
 	case "authInternalUsers":
 		c.authUsers(n)
 	case "api":
-		if b, _ := boolOf(n); b {
-			addr := ":9997"
-			if a := c.top["apiAddress"]; a != nil && !isEmpty(a) {
-				addr = a.Value
-			}
-			c.out.set("api", "address", addr, "api: yes; apiAddress")
+		if switchedOn(k, n) {
+			c.out.set("api", "address", c.serverAddress("apiAddress", ":9997"), "api: yes; apiAddress")
 		} else {
 			c.drop(k, n, "control API", "camgate's local API always runs, on 127.0.0.1:9997 unless api.address says otherwise")
 		}
@@ -332,23 +347,15 @@ func (c *converter) global(k string, n *yaml.Node) {
 			c.out.set("agent", "pprof", true, from+" (served on the API listener)")
 		}
 	case "playback":
-		if b, _ := boolOf(n); b {
-			addr := ":9996"
-			if a := c.top["playbackAddress"]; a != nil && !isEmpty(a) {
-				addr = a.Value
-			}
-			c.out.set("playback", "address", addr, "playback: yes; playbackAddress")
+		if switchedOn(k, n) {
+			c.out.set("playback", "address", c.serverAddress("playbackAddress", ":9996"), "playback: yes; playbackAddress")
 		} else {
 			c.out.set("playback", "address", "", "playback: no")
 		}
 	case "playbackAddress", "hlsAddress", "webrtcAddress":
 		// with playback, hls and webrtc
 	case "rtsp", "rtspDisable":
-		on, _ := boolOf(n)
-		if k == "rtspDisable" {
-			on = !on
-		}
-		if !on {
+		if !switchedOn(k, n) {
 			c.drop(k, n, "RTSP", "camgate always serves RTSP")
 		}
 	case "rtspTransports", "protocols":
@@ -377,30 +384,14 @@ func (c *converter) global(k string, n *yaml.Node) {
 	case "rtpAddress", "rtcpAddress":
 		c.out.set("rtsp", k, n.Value, from)
 	case "hls", "hlsDisable":
-		on, _ := boolOf(n)
-		if k == "hlsDisable" {
-			on = !on
-		}
-		if on {
-			addr := ":8888"
-			if a := c.top["hlsAddress"]; a != nil && !isEmpty(a) {
-				addr = a.Value
-			}
-			c.out.set("hls", "address", addr, "hls: yes; hlsAddress")
+		if switchedOn(k, n) {
+			c.out.set("hls", "address", c.serverAddress("hlsAddress", ":8888"), "hls: yes; hlsAddress")
 		} else {
 			c.out.set("hls", "address", "", from)
 		}
 	case "webrtc", "webrtcDisable":
-		on, _ := boolOf(n)
-		if k == "webrtcDisable" {
-			on = !on
-		}
-		if on {
-			addr := ":8889"
-			if a := c.top["webrtcAddress"]; a != nil && !isEmpty(a) {
-				addr = a.Value
-			}
-			c.out.set("webrtc", "address", addr, "webrtc: yes; webrtcAddress")
+		if switchedOn(k, n) {
+			c.out.set("webrtc", "address", c.serverAddress("webrtcAddress", ":8889"), "webrtc: yes; webrtcAddress")
 		} else {
 			c.out.set("webrtc", "address", "", from)
 		}

@@ -155,7 +155,11 @@ func TestDetect(t *testing.T) {
 	if k := Detect([]byte("rtspAddress: :8554\npaths:\n  cam:\n")); len(k) != 1 || k[0] != "rtspAddress" {
 		t.Errorf("mediamtx: %v", k)
 	}
-	for _, camgate := range []string{"rtsp:\n  address: :8554\n", "paths:\n  cam:\n    source: demo\n", "", "- a\n"} {
+	if k := Detect([]byte("hls: no\nlogLevel: info\n")); len(k) != 2 || k[0] != "hls" {
+		t.Errorf("mediamtx with hls: %v", k)
+	}
+	for _, camgate := range []string{"rtsp:\n  address: :8554\n", "paths:\n  cam:\n    source: demo\n", "", "- a\n",
+		"hls:\n  address: :8889\n"} {
 		if k := Detect([]byte(camgate)); k != nil {
 			t.Errorf("%q taken for MediaMTX: %v", camgate, k)
 		}

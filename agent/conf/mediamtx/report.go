@@ -61,6 +61,11 @@ func Detect(src []byte) []string {
 	var found []string
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i].Value
+		if root.Content[i+1].Kind == yaml.MappingNode {
+			// MediaMTX's are scalars and lists; a section under one of
+			// these names is camgate's own (hls: {address: ...}).
+			continue
+		}
 		for _, c := range characteristic {
 			if k == c && len(found) < 3 {
 				found = append(found, k)
