@@ -155,6 +155,9 @@ func makeBase(t *testing.T, path string, clean bool) base {
 	if err := s.AddPathStats(map[string]PathStats{"cam1": {BytesIn: 12345}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutDesiredState([]byte(`{"version":7}`), []byte(`{"version":7,"ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
 	payload := bytes.Repeat([]byte("h"), 300)
 	for range 4 {
 		err := s.update(func(tx *bolt.Tx) error {
@@ -618,6 +621,11 @@ func TestInterruptedRecoveryFinishes(t *testing.T) {
 		paths, _ := s.FleetPaths()
 		if r := s.Recovered(); r == nil || !strings.HasPrefix(r.MovedTo, path+".corrupt-") || len(paths) != len(basePaths) {
 			t.Fatalf("recovered %+v, %d paths", r, len(paths))
+		}
+		// The desired state survives too: a box that lost it would apply
+		// an older version, or none, until the fleet writes again.
+		if d, rep, err := s.DesiredState(); err != nil || string(d) != `{"version":7}` || string(rep) != `{"version":7,"ok":true}` {
+			t.Fatalf("desired state after recovery: %s %s %v", d, rep, err)
 		}
 		if _, err := os.Stat(path + recoveringSuffix); !os.IsNotExist(err) {
 			t.Fatalf("leftover: %v", err)

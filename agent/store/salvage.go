@@ -169,6 +169,8 @@ func validRecord(bucket string, k, v []byte) bool {
 	case string(bucketStats):
 		var p PathStats
 		return len(k) > 0 && json.Unmarshal(v, &p) == nil
+	case string(bucketState):
+		return (bytes.Equal(k, keyDesired) || bytes.Equal(k, keyReported)) && json.Valid(v)
 	}
 	return false
 }
