@@ -117,13 +117,7 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 		h.started = true
 	}
 	if idr && !((h.auSPS || hasSPS) && (h.auPPS || hasPPS)) && len(h.sps) > 0 && len(h.pps) > 0 {
-		b := append(h.scratch[:0], nalSTAP)
-		b = append(b, byte(len(h.sps)>>8), byte(len(h.sps)))
-		b = append(b, h.sps...)
-		b = append(b, byte(len(h.pps)>>8), byte(len(h.pps)))
-		b = append(b, h.pps...)
-		h.scratch = b
-		if err := h.emit(pkt, b, false, write); err != nil {
+		if err := h.paramSets(pkt, write); err != nil {
 			return err
 		}
 		hasSPS, hasPPS = true, true
@@ -151,6 +145,24 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 	default:
 		return h.single(pkt, p, pkt.Marker, write)
 	}
+}
+
+// paramSets sends the latest SPS and PPS: one STAP-A where they fit in
+// maxPayload together, else each on its own (fragmented if need be).
+func (h *h264Passthrough) paramSets(pkt *rtp.Packet, write func(*rtp.Packet) error) error {
+	if 1+2+len(h.sps)+2+len(h.pps) > maxPayload {
+		if err := h.single(pkt, h.sps, false, write); err != nil {
+			return err
+		}
+		return h.single(pkt, h.pps, false, write)
+	}
+	b := append(h.scratch[:0], nalSTAP)
+	b = append(b, byte(len(h.sps)>>8), byte(len(h.sps)))
+	b = append(b, h.sps...)
+	b = append(b, byte(len(h.pps)>>8), byte(len(h.pps)))
+	b = append(b, h.pps...)
+	h.scratch = b
+	return h.emit(pkt, b, false, write)
 }
 
 // single sends one NAL unit, as it is or in FU-A fragments.
