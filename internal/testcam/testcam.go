@@ -33,7 +33,6 @@ type Camera struct {
 	// FrameSize is the payload bytes of a non-IDR frame; an IDR is 4x.
 	FrameSize int
 
-	t    testing.TB
 	addr string
 
 	mu       sync.Mutex
@@ -52,21 +51,31 @@ type Camera struct {
 // opts may change FPS, GOP and FrameSize before it starts.
 func New(t testing.TB, opts ...func(*Camera)) *Camera {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	c, err := Open(opts...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	c := &Camera{t: t, addr: addr, FPS: 50, GOP: 25, FrameSize: 600}
-	for _, o := range opts {
-		o(c)
-	}
-	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
 	return c
+}
+
+// Open starts a camera on a free 127.0.0.1 port for programs that are not
+// tests (the soak harness); the caller stops it.
+func Open(opts ...func(*Camera)) (*Camera, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := &Camera{addr: addr, FPS: 50, GOP: 25, FrameSize: 600}
+	for _, o := range opts {
+		o(c)
+	}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // URL is the camera's stream URL, with user and pass when given.
