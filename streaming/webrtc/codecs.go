@@ -136,16 +136,9 @@ func parseOffer(body string) (*offered, error) {
 			if !ok {
 				return nil, fmt.Errorf("%w: malformed rtpmap %q", ErrBadOffer, a.Value)
 			}
-			name, rate, _ := strings.Cut(enc, "/")
-			rate, _, _ = strings.Cut(rate, "/") // audio: channels follow
-			name = strings.ToUpper(name)
-			if w, ok := offerCodecs[name]; !ok || w.kind != md.MediaName.Media || w.rate != rate {
-				// Not a codec pion would match with what camgate sends:
-				// answering it fails after the path was acquired.
-				continue
-			}
+			name, _, _ := strings.Cut(enc, "/")
 			fm := fmtps[pt]
-			switch name {
+			switch strings.ToUpper(name) {
 			case "H264":
 				params := fmtpParams(fm)
 				if params["packetization-mode"] != "1" {
@@ -174,16 +167,6 @@ func parseOffer(body string) (*offered, error) {
 		return nil, fmt.Errorf("%w: no audio or video section", ErrBadOffer)
 	}
 	return o, nil
-}
-
-// offerCodecs are the codecs camgate sends, with the section kind and the
-// clock rate an offer must name for pion to match them.
-var offerCodecs = map[string]struct{ kind, rate string }{
-	"H264": {"video", "90000"},
-	"H265": {"video", "90000"},
-	"OPUS": {"audio", "48000"},
-	"PCMU": {"audio", "8000"},
-	"PCMA": {"audio", "8000"},
 }
 
 func fmtpParams(fm string) map[string]string {
