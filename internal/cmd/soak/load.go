@@ -83,7 +83,12 @@ func readFor(ctx context.Context, url string, udp bool, d time.Duration) (int64,
 	if udp {
 		tr = gortsplib.TransportUDP
 	}
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tr, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	c := &gortsplib.Client{
+		Scheme: u.Scheme, Host: u.Host, Transport: &tr, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		// Loss over UDP while a camera flaps is expected: not logged.
+		OnPacketsLost: func(uint64) {},
+		OnDecodeError: func(error) {},
+	}
 	if err := c.Start2(); err != nil {
 		return 0, err
 	}
