@@ -27,6 +27,10 @@ const (
 	agentID  = "cg-soak"
 	fleetID  = "soak-fleet"
 	finalFor = 60 * time.Second // each final check's deadline
+	// reconnectFor bounds the wait for the uplink after the load: its
+	// backoff reaches 60 s (and a jittered wait of up to that) when the
+	// broker dropped it again and again.
+	reconnectFor = 90 * time.Second
 )
 
 // harness owns everything the soak starts.
@@ -350,13 +354,26 @@ func (h *harness) snapshot() counterSnapshot {
 	}
 }
 
-// finalChecks: with the load stopped and every camera back, the agent
-// answers a ping, every camera path plays for a new reader, the outbox
-// drains, and SIGTERM stops the agent cleanly.
+// finalChecks: with the load stopped and every camera back, the uplink
+// reconnects, the agent answers a ping, every camera path plays for a new
+// reader, the outbox drains, and SIGTERM stops the agent cleanly.
 func (h *harness) finalChecks(rep *report) {
 	for _, c := range h.cams {
 		h.camUp(c)
 	}
+	// The uplink backs off up to a minute after connections that did not
+	// last (uplink.Client): wait for it before asking anything.
+	start := time.Now()
+	connected := false
+	for !connected && time.Since(start) < reconnectFor {
+		if m, err := scrape(h.api); err == nil && m["camgate_uplink_connected"] == 1 {
+			connected = true
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // polling /metrics: no event to wait on
+	}
+	rep.check("uplink connected again", connected, fmt.Sprintf("%v after the load", time.Since(start).Round(100*time.Millisecond)))
+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	r, err := h.fleet.Command(ctx, agentID, "ping", nil)
 	cancel()
@@ -396,14 +413,14 @@ func (h *harness) finalChecks(rep *report) {
 	wg.Wait()
 	for i, c := range h.cams {
 		p := res[i]
-		detail := fmt.Sprintf("%d packets in 2 s, read %v after the camera came back", p.n, p.took.Round(100*time.Millisecond))
+		detail := fmt.Sprintf("%d packets in 2 s; read done %v after the load", p.n, p.took.Round(100*time.Millisecond))
 		if p.err != nil {
 			detail += ": " + p.err.Error()
 		}
 		rep.check(c.path+" plays again", p.err == nil && p.n > 0, detail)
 	}
 
-	start := time.Now()
+	start = time.Now()
 	depth := -1.0
 	for time.Since(start) < finalFor {
 		if m, err := scrape(h.api); err == nil {

@@ -5,14 +5,15 @@
 // connection now and then, and a fleet command every second (paths.add,
 // paths.update, paths.remove, path.restart, status, ping). Every -interval
 // it samples the agent's RSS and open fds (/proc) and its goroutines, heap
-// and outbox depth (/metrics); after the run it checks that the agent
-// still answers, every camera plays again and the outbox drains, and fails
+// and outbox depth (/metrics); after the run it checks that the uplink
+// reconnects, the agent still answers, every camera plays again, the
+// outbox drains and SIGTERM stops the agent cleanly, and fails
 // when a figure grows after the warm-up: the least-squares slope, less two
 // standard errors, above the figure's tolerance. samples.csv and
 // report.md go to -out; the report is printed too.
 //
 // Loopback only. The run is bounded by -duration plus the final checks
-// (at most 3 minutes), and every process and goroutine it started is
+// (at most 4 minutes), and every process and goroutine it started is
 // stopped on exit, SIGINT and SIGTERM included.
 //
 // Short run (CI):
