@@ -272,7 +272,13 @@ func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag(
 // fieldByTag returns the field of struct v whose yaml name is name.
 func fieldByTag(v reflect.Value, name string) (reflect.Value, bool) {
 	t := v.Type()
+	if name == "" {
+		return reflect.Value{}, false // an empty key names no field
+	}
 	for i := 0; i < t.NumField(); i++ {
+		if !t.Field(i).IsExported() {
+			continue
+		}
 		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
 			return v.Field(i), true
 		}

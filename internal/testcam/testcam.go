@@ -41,7 +41,6 @@ type Camera struct {
 	// User and Pass, when User is set, are required (Basic or Digest).
 	User, Pass string
 
-	t    testing.TB
 	addr string
 
 	mu       sync.Mutex
@@ -61,17 +60,8 @@ type Camera struct {
 // opts may change FPS, GOP and FrameSize before it starts.
 func New(t testing.TB, opts ...func(*Camera)) *Camera {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	c, err := Open(opts...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	c := &Camera{t: t, addr: addr, FPS: 50, GOP: 25, FrameSize: 600}
-	for _, o := range opts {
-		o(c)
-	}
-	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
@@ -88,6 +78,25 @@ func (c *Camera) URL() string {
 
 // SecureReaders counts PLAY requests of sessions set up with SRTP.
 func (c *Camera) SecureReaders() int { return int(c.secure.Load()) }
+
+// Open starts a camera on a free 127.0.0.1 port for programs that are not
+// tests (the soak harness); the caller stops it.
+func Open(opts ...func(*Camera)) (*Camera, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := &Camera{addr: addr, FPS: 50, GOP: 25, FrameSize: 600}
+	for _, o := range opts {
+		o(c)
+	}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 // Addr is host:port.
 func (c *Camera) Addr() string { return c.addr }

@@ -501,6 +501,11 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 	}
 	gathered := pwebrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(ans); err != nil {
+		if errors.Is(err, pwebrtc.ErrUnsupportedCodec) {
+			// The offer names the codec in a form pion does not match
+			// (no clock rate, a damaged fmtp line): the offer's fault.
+			return nil, "", http.StatusNotAcceptable, fmt.Errorf("%w: %w", ErrBadOffer, err)
+		}
 		return nil, "", http.StatusInternalServerError, fmt.Errorf("set local description: %w", err)
 	}
 	gt := time.NewTimer(s.o.GatherTimeout)

@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -27,7 +26,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,8 +193,8 @@ func (b *bench) run(ctx context.Context) error {
 	b.logf("logs in %s", b.dir)
 	b.report.start = time.Now()
 	b.report.command = benchCommand()
-	b.report.machine = machine()
-	b.report.commit = gitCommit()
+	b.report.machine = interop.Machine()
+	b.report.commit = interop.GitCommit()
 
 	if b.o.bin == "" {
 		b.logf("building camgate (stripped, CGO_ENABLED=0)")
@@ -627,45 +625,7 @@ func scrapeDropped(api string) float64 {
 	return sum
 }
 
-// gitCommit names the source tree measured: short commit, "+dirty" when the
-// work tree has changes.
-func gitCommit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
-		c += "+dirty"
-	}
-	return c
-}
-
 func benchCommand() string {
 	args := os.Args[1:]
 	return strings.TrimSpace("go run ./internal/cmd/bench " + strings.Join(args, " "))
-}
-
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	mem := "unknown"
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				f := strings.Fields(v)
-				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
-					mem = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-				}
-			}
-		}
-	}
-	return fmt.Sprintf("%d CPUs (nproc), %s, %s RAM, %s/%s, %s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
 }

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/camgate/camgate/internal/interop"
+)
+
+// report is what a run found.
+type report struct {
+	o        options
+	start    time.Time
+	loadTook time.Duration
+	command  string
+	machine  string
+	commit   string
+	samples  []sample
+	counters counterSnapshot
+	checks   []check
+	trends   []trend
+}
+
+type check struct {
+	name   string
+	ok     bool
+	detail string
+}
+
+func (r *report) check(name string, ok bool, detail string) {
+	r.checks = append(r.checks, check{name: name, ok: ok, detail: detail})
+}
+
+// trend is one figure's fit over the samples after the warm-up.
+type trend struct {
+	name, unit string
+	tol        float64 // tolerated growth per hour
+	fit
+	first, last, lo, hi float64
+}
+
+// ok: the growth is within the tolerance unless even its lower bound
+// (slope less two standard errors) is above it, so noise in a short run
+// does not fail it and a steady leak in a long one does.
+func (t trend) ok() bool { return t.n >= 3 && t.slope-2*t.se <= t.tol }
+
+// judge fits every figure's trend after the warm-up.
+func (r *report) judge() {
+	figures := []struct {
+		name, unit string
+		tol        float64
+		get        func(sample) float64
+	}{
+		{"RSS", "MB", r.o.tolRSS, func(s sample) float64 { return s.rssMB }},
+		{"Go heap", "MB", r.o.tolHeap, func(s sample) float64 { return s.heapMB }},
+		{"goroutines", "", r.o.tolGoroutines, func(s sample) float64 { return s.goroutines }},
+		{"open fds", "", r.o.tolFDs, func(s sample) float64 { return s.fds }},
+		{"outbox depth", "msgs", r.o.tolOutbox, func(s sample) float64 { return s.outbox }},
+	}
+	for _, f := range figures {
+		var xs, ys []float64
+		for _, s := range r.samples {
+			if s.at >= r.o.warmup {
+				xs = append(xs, s.at.Hours())
+				ys = append(ys, f.get(s))
+			}
+		}
+		t := trend{name: f.name, unit: f.unit, tol: f.tol, fit: fitLine(xs, ys), first: math.NaN(), last: math.NaN(), lo: math.NaN(), hi: math.NaN()}
+		for _, y := range ys {
+			if math.IsNaN(y) {
+				continue
+			}
+			if math.IsNaN(t.first) {
+				t.first, t.lo, t.hi = y, y, y
+			}
+			t.last, t.lo, t.hi = y, min(t.lo, y), max(t.hi, y)
+		}
+		r.trends = append(r.trends, t)
+	}
+}
+
+// failures names every failed check and trend.
+func (r *report) failures() []string {
+	var out []string
+	for _, c := range r.checks {
+		if !c.ok {
+			out = append(out, c.name)
+		}
+	}
+	for _, t := range r.trends {
+		if !t.ok() {
+			out = append(out, t.name+" grows")
+		}
+	}
+	return out
+}
+
+// fit is a least-squares line y = a + slope*x.
+type fit struct {
+	n         int     // points used (NaN skipped)
+	slope, se float64 // per unit of x; se is the slope's standard error
+}
+
+func fitLine(xs, ys []float64) fit {
+	var x, y []float64
+	for i := range xs {
+		if !math.IsNaN(ys[i]) {
+			x, y = append(x, xs[i]), append(y, ys[i])
+		}
+	}
+	n := len(x)
+	if n < 2 {
+		return fit{n: n, slope: math.NaN(), se: math.NaN()}
+	}
+	var mx, my float64
+	for i := range x {
+		mx += x[i]
+		my += y[i]
+	}
+	mx /= float64(n)
+	my /= float64(n)
+	var sxx, sxy float64
+	for i := range x {
+		sxx += (x[i] - mx) * (x[i] - mx)
+		sxy += (x[i] - mx) * (y[i] - my)
+	}
+	if sxx == 0 {
+		return fit{n: n, slope: math.NaN(), se: math.NaN()}
+	}
+	b := sxy / sxx
+	if n < 3 {
+		return fit{n: n, slope: b, se: math.Inf(1)}
+	}
+	var ssr float64
+	for i := range x {
+		r := y[i] - (my + b*(x[i]-mx))
+		ssr += r * r
+	}
+	return fit{n: n, slope: b, se: math.Sqrt(ssr / float64(n-2) / sxx)}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "**FAIL**"
+}
+
+func num(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	c := r.counters
+	fmt.Fprintf(&b, "### Soak: %v, %d cameras, %d readers\n\n", r.o.duration, r.o.cameras, r.o.readers)
+	fmt.Fprintf(&b, "`%s` on %s, tree %s, seed %d, started %s.\n\n", r.command, r.machine, r.commit, r.o.seed, r.start.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Load over %v: cameras away %d times (1 s to %v each, mean gap %v per camera), the broker dropped the agent %d times (mean gap %v), "+
+		"%d reader sessions over TCP and UDP (%d refused or cut, mostly by a camera away; %d RTP packets), "+
+		"fleet commands every %v: %d ok, %d refused with an error reply, %d unanswered within 10 s.\n\n",
+		r.loadTook.Round(time.Second), c.flaps, r.o.outageMax, r.o.flapEvery, c.drops, r.o.dropEvery,
+		c.readerSessions, c.readerFailures, c.readerPackets, r.o.cmdEvery, c.cmdOK, c.cmdRefused, c.cmdUnanswered)
+
+	fmt.Fprintf(&b, "Trends after a %v warm-up (least squares; fails when slope − 2 SE exceeds the tolerance):\n\n", r.o.warmup)
+	b.WriteString("| figure | first | last | min | max | slope per hour (± SE) | tolerance per hour | |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, t := range r.trends {
+		unit := ""
+		if t.unit != "" {
+			unit = " " + t.unit
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s ± %s%s | %g%s | %s |\n", t.name,
+			num(t.first, 1), num(t.last, 1), num(t.lo, 1), num(t.hi, 1), num(t.slope, 1), num(t.se, 1), unit, t.tol, unit, verdict(t.ok()))
+	}
+	b.WriteString("\nChecks:\n\n| check | | detail |\n|---|---|---|\n")
+	for _, ch := range r.checks {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", ch.name, verdict(ch.ok), strings.ReplaceAll(ch.detail, "\n", " "))
+	}
+	b.WriteString("\nSamples:\n\n| t | RSS MB | heap MB | goroutines | fds | outbox | uplink | CPU % | readers | cmds ok/refused/unanswered | flaps | drops |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	for _, s := range r.samples {
+		fmt.Fprintf(&b, "| %v | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d/%d | %d | %d |\n", s.at.Round(time.Second),
+			num(s.rssMB, 1), num(s.heapMB, 1), num(s.goroutines, 0), num(s.fds, 0), num(s.outbox, 0), num(s.connected, 0),
+			num(s.cpuPct, 1), num(s.readers, 0), s.load.cmdOK, s.load.cmdRefused, s.load.cmdUnanswered, s.load.flaps, s.load.drops)
+	}
+	if f := r.failures(); len(f) > 0 {
+		fmt.Fprintf(&b, "\n**FAILED**: %s\n", strings.Join(f, ", "))
+	} else {
+		b.WriteString("\nAll checks passed.\n")
+	}
+	return b.String()
+}
+
+func command() string {
+	return strings.TrimSpace("go run ./internal/cmd/soak " + strings.Join(os.Args[1:], " "))
+}
+
+func machine() string   { return interop.Machine() }
+func gitCommit() string { return interop.GitCommit() }
