@@ -42,10 +42,16 @@ func (e *InvalidPathNameError) Error() string {
 	return fmt.Sprintf("invalid path name %s: %s", quoteShort(e.Name), e.Reason)
 }
 
-// quoteShort quotes s, cut to MaxPathName bytes with the length noted.
+// quoteShort quotes s in at most MaxPathName+2 characters: a longer s,
+// or one whose escapes (\x81 is four characters) make the quoted form
+// longer, is cut, with its length in bytes noted.
 func quoteShort(s string) string {
-	if len(s) <= MaxPathName {
-		return strconv.Quote(s)
+	if q := strconv.Quote(s); len(q) <= MaxPathName+2 {
+		return q
 	}
-	return strconv.Quote(s[:MaxPathName]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+	cut := min(len(s), MaxPathName)
+	for cut > 0 && len(strconv.Quote(s[:cut])) > MaxPathName+2 {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
