@@ -37,6 +37,8 @@ const (
 type harness struct {
 	o   options
 	dir string
+	// dbFile is the agent's camgate.db, whose size is sampled.
+	dbFile string
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -205,6 +207,7 @@ func (h *harness) start() error {
 	if err != nil {
 		return err
 	}
+	h.dbFile = filepath.Join(h.dir, "agent", "data", "camgate.db")
 	h.logf("agent pid %d, rtsp %s, api %s, broker %s", h.agent.PID(), h.agent.RTSPAddr, h.api, brokerURL)
 
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -47,7 +47,7 @@ type options struct {
 	out       string
 	seed      int64
 
-	tolRSS, tolHeap, tolGoroutines, tolFDs, tolOutbox float64 // per hour
+	tolRSS, tolRSSFile, tolHeap, tolGoroutines, tolFDs, tolOutbox float64 // per hour
 }
 
 func main() {
@@ -80,7 +80,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "camgate binary (default: build one like task build does)")
 	fs.StringVar(&o.out, "out", "", "directory for samples.csv, report.md and the logs (default: a temp dir, kept on failure)")
 	fs.Int64Var(&o.seed, "seed", 0, "random seed (default: from the clock; the report names it)")
-	fs.Float64Var(&o.tolRSS, "tol-rss", 10, "RSS growth tolerated, MB per hour")
+	fs.Float64Var(&o.tolRSS, "tol-rss", 10, "growth of anonymous RSS tolerated, MB per hour")
+	fs.Float64Var(&o.tolRSSFile, "tol-rss-file", 50, "growth of file-backed RSS and of camgate.db tolerated, MB per hour (both stop at the outbox and journal bounds)")
 	fs.Float64Var(&o.tolHeap, "tol-heap", 10, "Go heap growth tolerated, MB per hour")
 	fs.Float64Var(&o.tolGoroutines, "tol-goroutines", 50, "goroutine growth tolerated, per hour")
 	fs.Float64Var(&o.tolFDs, "tol-fds", 50, "open file growth tolerated, per hour")

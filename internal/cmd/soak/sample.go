@@ -14,17 +14,24 @@ import (
 
 // sample is one look at the agent. Figures the agent could not give are NaN.
 type sample struct {
-	at         time.Duration // since the load started
-	rssMB      float64
-	heapMB     float64
-	goroutines float64
-	fds        float64
-	outbox     float64
-	connected  float64 // camgate_uplink_connected
-	cpuPct     float64 // utime+stime since the previous sample, % of one core
-	cpuTicks   uint64
-	readers    float64 // sum of camgate_path_readers
-	load       counterSnapshot
+	at    time.Duration // since the load started
+	rssMB float64
+	// anonMB is the anonymous part of RSS (the Go heap, stacks, runtime):
+	// a leak shows here. fileMB is the file-backed part, mostly the
+	// executable and bbolt's map of camgate.db, which follows the file's
+	// size (bounded by the outbox and journal bounds) and the kernel can
+	// drop at any time.
+	anonMB, fileMB float64
+	dbMB           float64 // size of camgate.db
+	heapMB         float64
+	goroutines     float64
+	fds            float64
+	outbox         float64
+	connected      float64 // camgate_uplink_connected
+	cpuPct         float64 // utime+stime since the previous sample, % of one core
+	cpuTicks       uint64
+	readers        float64 // sum of camgate_path_readers
+	load           counterSnapshot
 }
 
 func (s sample) String() string {
@@ -42,6 +49,16 @@ func (h *harness) sample(prev *sample) (sample, error) {
 		return s, fmt.Errorf("%w: %w", errNoAgent, err)
 	}
 	s.rssMB = float64(rss) / 1024
+	s.anonMB, s.fileMB, s.dbMB = math.NaN(), math.NaN(), math.NaN()
+	if kb, err := procStatusKB(pid, "RssAnon:"); err == nil {
+		s.anonMB = float64(kb) / 1024
+	}
+	if kb, err := procStatusKB(pid, "RssFile:"); err == nil {
+		s.fileMB = float64(kb) / 1024
+	}
+	if st, err := os.Stat(h.dbFile); err == nil {
+		s.dbMB = float64(st.Size()) / (1 << 20)
+	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return s, fmt.Errorf("%w: %w", errNoAgent, err)
@@ -160,7 +177,7 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 // keeps its figures.
 type csvFile struct{ f *os.File }
 
-const csvHeader = "elapsed_s,rss_mb,heap_mb,goroutines,fds,outbox_depth,uplink_connected,cpu_pct,readers,cmds_ok,cmds_refused,cmds_unanswered,camera_flaps,broker_drops,reader_sessions,reader_failures\n"
+const csvHeader = "elapsed_s,rss_mb,rss_anon_mb,rss_file_mb,db_mb,heap_mb,goroutines,fds,outbox_depth,uplink_connected,cpu_pct,readers,cmds_ok,cmds_refused,cmds_unanswered,camera_flaps,broker_drops,reader_sessions,reader_failures\n"
 
 func newCSV(path string) (*csvFile, error) {
 	f, err := os.Create(path)
@@ -175,8 +192,8 @@ func newCSV(path string) (*csvFile, error) {
 }
 
 func (c *csvFile) write(s sample) {
-	fmt.Fprintf(c.f, "%.0f,%.2f,%.2f,%v,%v,%v,%v,%.2f,%v,%d,%d,%d,%d,%d,%d,%d\n",
-		s.at.Seconds(), s.rssMB, s.heapMB, s.goroutines, s.fds, s.outbox, s.connected, s.cpuPct, s.readers,
+	fmt.Fprintf(c.f, "%.0f,%.2f,%.2f,%.2f,%.2f,%.2f,%v,%v,%v,%v,%.2f,%v,%d,%d,%d,%d,%d,%d,%d\n",
+		s.at.Seconds(), s.rssMB, s.anonMB, s.fileMB, s.dbMB, s.heapMB, s.goroutines, s.fds, s.outbox, s.connected, s.cpuPct, s.readers,
 		s.load.cmdOK, s.load.cmdRefused, s.load.cmdUnanswered, s.load.flaps, s.load.drops,
 		s.load.readerSessions, s.load.readerFailures)
 }
