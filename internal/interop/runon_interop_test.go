@@ -47,8 +47,13 @@ func TestRunOnDemandFFmpegPublisher(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(a.Output(), "runOnDemand command stopped") {
-		t.Errorf("the agent did not log the stop:\n%s", a.Tail(20))
+	// The agent logs the stop once the whole process group is gone, a
+	// moment after ffmpeg itself.
+	for !strings.Contains(a.Output(), "runOnDemand command stopped") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not log the stop:\n%s", a.Tail(20))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
