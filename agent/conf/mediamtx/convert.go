@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -135,14 +136,14 @@ func boolOf(n *yaml.Node) (bool, bool) {
 	return false, false
 }
 
-var daysRe = regexp.MustCompile(`^([0-9]+)d`)
+var daysRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)d`) })
 
 // durationOf reads a MediaMTX duration: a Go duration, optionally after a
 // number of days ("1d", "2d12h").
 func durationOf(n *yaml.Node) (time.Duration, error) {
 	s := strings.TrimSpace(n.Value)
 	var d time.Duration
-	if m := daysRe.FindStringSubmatch(s); m != nil {
+	if m := daysRe().FindStringSubmatch(s); m != nil {
 		days, _ := strconv.Atoi(m[1])
 		d = time.Duration(days) * 24 * time.Hour
 		s = s[len(m[0]):]
@@ -239,22 +240,27 @@ func rules(rs ...[3]string) []dropRule {
 	return out
 }
 
-var globalDrops = rules(
-	[3]string{`^(rtspsAddress|srtpAddress|srtcpAddress|multicast\w*|serverKey|serverCert|rtspServerKey|rtspServerCert)$`, "RTSPS, SRTP and multicast", "camgate's RTSP server speaks plain RTSP over TCP and UDP"},
-	[3]string{`^rtmp`, "RTMP", "camgate serves RTSP and WebRTC, not RTMP"},
-	[3]string{`^srt`, "SRT", "camgate has no SRT server"},
-	[3]string{`^moq`, "MoQ", "camgate has no MoQ server"},
-	[3]string{`(Encryption|ServerKey|ServerCert|AllowOrigins?|TrustedProxies)$`, "TLS, CORS and proxies of the HTTP listeners", "camgate's listeners are plain HTTP on the LAN (put a reverse proxy in front for TLS); its pages and API are same-origin only"},
-	[3]string{`^hls`, "HLS tuning", "camgate's HLS has its own fixed settings"},
-	[3]string{`^webrtc(STUNGatherTimeout|HandshakeTimeout|TrackGatherTimeout)$`, "WebRTC timeouts", "fixed in camgate"},
-	[3]string{`^(auth(HTTP|JWT)\w*|externalAuthenticationURL)$`, "external authentication", "camgate checks its own users (auth.users) only"},
-	[3]string{`^runOn`, "connection hooks", "camgate runs a path's runOnInit and runOnDemand only"},
-	[3]string{`^(writeTimeout|udpMaxPayloadSize|udpReadBufferSize|rtspUDPReadBufferSize)$`, "network tuning", "camgate sets these itself"},
-	[3]string{`^(sysLogPrefix|dumpPackets)$`, "logging", "camgate logs to the console and to agent.logFile"},
-	[3]string{`^(metrics|metricsAddress)$`, "metrics", "camgate serves Prometheus /metrics on its local API listener (api.address)"},
-	[3]string{`^pprofAddress$`, "metrics", "with agent.pprof on, camgate serves /debug/pprof on its local API listener"},
-	[3]string{`^(rtspAuthMethods|authMethods)$`, "authentication", "camgate offers Basic and Digest (Basic only when a password is hashed)"},
-)
+// globalDrops and the other tables are built on first use: compiling
+// their expressions at start-up would cost every agent ~0.2 MB that only
+// import-mediamtx and check-config need.
+var globalDrops = sync.OnceValue(func() []dropRule {
+	return rules(
+		[3]string{`^(rtspsAddress|srtpAddress|srtcpAddress|multicast\w*|serverKey|serverCert|rtspServerKey|rtspServerCert)$`, "RTSPS, SRTP and multicast", "camgate's RTSP server speaks plain RTSP over TCP and UDP"},
+		[3]string{`^rtmp`, "RTMP", "camgate serves RTSP and WebRTC, not RTMP"},
+		[3]string{`^srt`, "SRT", "camgate has no SRT server"},
+		[3]string{`^moq`, "MoQ", "camgate has no MoQ server"},
+		[3]string{`(Encryption|ServerKey|ServerCert|AllowOrigins?|TrustedProxies)$`, "TLS, CORS and proxies of the HTTP listeners", "camgate's listeners are plain HTTP on the LAN (put a reverse proxy in front for TLS); its pages and API are same-origin only"},
+		[3]string{`^hls`, "HLS tuning", "camgate's HLS has its own fixed settings"},
+		[3]string{`^webrtc(STUNGatherTimeout|HandshakeTimeout|TrackGatherTimeout)$`, "WebRTC timeouts", "fixed in camgate"},
+		[3]string{`^(auth(HTTP|JWT)\w*|externalAuthenticationURL)$`, "external authentication", "camgate checks its own users (auth.users) only"},
+		[3]string{`^runOn`, "connection hooks", "camgate runs a path's runOnInit and runOnDemand only"},
+		[3]string{`^(writeTimeout|udpMaxPayloadSize|udpReadBufferSize|rtspUDPReadBufferSize)$`, "network tuning", "camgate sets these itself"},
+		[3]string{`^(sysLogPrefix|dumpPackets)$`, "logging", "camgate logs to the console and to agent.logFile"},
+		[3]string{`^(metrics|metricsAddress)$`, "metrics", "camgate serves Prometheus /metrics on its local API listener (api.address)"},
+		[3]string{`^pprofAddress$`, "metrics", "with agent.pprof on, camgate serves /debug/pprof on its local API listener"},
+		[3]string{`^(rtspAuthMethods|authMethods)$`, "authentication", "camgate offers Basic and Digest (Basic only when a password is hashed)"},
+	)
+})
 
 func classify(key string, rs []dropRule) (string, string) {
 	for _, r := range rs {
@@ -429,7 +435,7 @@ func (c *converter) global(k string, n *yaml.Node) {
 	case "record", "recordPath", "recordFormat", "recordPartDuration", "recordSegmentDuration", "recordDeleteAfter", "recordMaxPartSize":
 		// the old global spelling of pathDefaults' keys: see paths
 	default:
-		g, r := classify(k, globalDrops)
+		g, r := classify(k, globalDrops())
 		c.drop(k, n, g, r)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -12,18 +13,20 @@ import (
 	"github.com/camgate/camgate/internal/redact"
 )
 
-var pathDrops = rules(
-	[3]string{`^rpiCamera`, "Raspberry Pi camera", "camgate has no Raspberry Pi camera source: publish it with a command (runOnInit)"},
-	[3]string{`^(whep\w*|rtpSDP|moqTransport|sourceRedirect|srtReadPassphrase|srtPublishPassphrase)$`, "other protocols", "camgate pulls RTSP and RTSPS cameras and takes RTSP publishers"},
-	[3]string{`^alwaysAvailable`, "always available", "camgate has no offline segment"},
-	[3]string{`^forward$`, "forwarding", "camgate does not push streams to other servers"},
-	[3]string{`^(rtspAnyPort|sourceAnyPortEnable|rtspRangeType|rtspRangeStart|rtspScale|rtspUDPSourcePortRange|rtspDemuxMpegts)$`, "RTSP source options", "not supported by camgate's RTSP client"},
-	[3]string{`^runOn`, "hooks", "camgate runs runOnInit and runOnDemand only"},
-	[3]string{`^(recordFormat|recordMaxPartSize)$`, "recording", "camgate records fragmented MP4 in parts of its own size"},
-	[3]string{`^record`, "recording", "recording is off (no path has record: yes)"},
-	[3]string{`^(overridePublisher|disablePublisherOverride)$`, "publishers", "camgate refuses a second publisher while the first is connected"},
-	[3]string{`^(useAbsoluteTimestamp|fallback)$`, "other", "not supported by camgate"},
-)
+var pathDrops = sync.OnceValue(func() []dropRule {
+	return rules(
+		[3]string{`^rpiCamera`, "Raspberry Pi camera", "camgate has no Raspberry Pi camera source: publish it with a command (runOnInit)"},
+		[3]string{`^(whep\w*|rtpSDP|moqTransport|sourceRedirect|srtReadPassphrase|srtPublishPassphrase)$`, "other protocols", "camgate pulls RTSP and RTSPS cameras and takes RTSP publishers"},
+		[3]string{`^alwaysAvailable`, "always available", "camgate has no offline segment"},
+		[3]string{`^forward$`, "forwarding", "camgate does not push streams to other servers"},
+		[3]string{`^(rtspAnyPort|sourceAnyPortEnable|rtspRangeType|rtspRangeStart|rtspScale|rtspUDPSourcePortRange|rtspDemuxMpegts)$`, "RTSP source options", "not supported by camgate's RTSP client"},
+		[3]string{`^runOn`, "hooks", "camgate runs runOnInit and runOnDemand only"},
+		[3]string{`^(recordFormat|recordMaxPartSize)$`, "recording", "camgate records fragmented MP4 in parts of its own size"},
+		[3]string{`^record`, "recording", "recording is off (no path has record: yes)"},
+		[3]string{`^(overridePublisher|disablePublisherOverride)$`, "publishers", "camgate refuses a second publisher while the first is connected"},
+		[3]string{`^(useAbsoluteTimestamp|fallback)$`, "other", "not supported by camgate"},
+	)
+})
 
 // legacyCreds are converted into auth.users by finishAuth.
 var legacyCreds = map[string]bool{"readUser": true, "readPass": true, "readIPs": true, "publishUser": true, "publishPass": true, "publishIPs": true}
@@ -166,7 +169,7 @@ func (c *converter) paths() {
 		case err != nil:
 			c.drop(key, n, "path keys", err.Error())
 		case !ok:
-			g, r := classify(k, pathDrops)
+			g, r := classify(k, pathDrops())
 			c.drop(key, n, g, r)
 		case Known("pathDefaults." + camgateKey(k)):
 			c.out.set("pathDefaults", camgateKey(k), v, "pathDefaults."+k)
@@ -204,7 +207,7 @@ func (c *converter) paths() {
 	s.head = append(s.head, "camgate's built-in test pattern, path demo, stays; paths: {demo: null} removes it.")
 }
 
-var varRe = regexp.MustCompile(`\$(\{?)(G[0-9]+|MTX_QUERY|MTX_PATH)\b`)
+var varRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$(\{?)(G[0-9]+|MTX_QUERY|MTX_PATH)\b`) })
 
 // path converts one entry of paths; nil when it is dropped.
 func (c *converter) path(name string, n *yaml.Node, defSource string, perPath []*item, seen map[string]bool) *pathEntry {
@@ -240,7 +243,7 @@ func (c *converter) path(name string, n *yaml.Node, defSource string, perPath []
 				Reason: "not converted: camgate pulls rtsp:// and rtsps:// cameras and takes publishers"})
 			return nil
 		}
-		if varRe.MatchString(src) {
+		if varRe().MatchString(src) {
 			c.res.Drops = append(c.res.Drops, Drop{Key: key, Value: "source: " + redact.URL(src), Group: "paths",
 				Reason: "not converted: camgate does not put $G1, $MTX_PATH or $MTX_QUERY into sources"})
 			return nil
@@ -268,7 +271,7 @@ func (c *converter) path(name string, n *yaml.Node, defSource string, perPath []
 		case err != nil:
 			c.drop(pk, v, "path keys", err.Error())
 		case !ok:
-			g, r := classify(k, pathDrops)
+			g, r := classify(k, pathDrops())
 			c.drop(pk, v, g, r)
 		case !e.has(camgateKey(k)):
 			note := ""
