@@ -228,15 +228,20 @@ func (a *Agent) serve(ctx context.Context, c *uplink.Client, health *time.Timer)
 			health.Reset(a.o.HealthInterval)
 		case in := <-c.Commands():
 			reply, id, upd := a.command(in)
-			if id != "" {
-				if err := c.Reply(ctx, id, reply); err != nil {
-					a.log.Debug().Err(err).Msg("reply not sent")
-				}
-			}
+			a.replyAndAck(ctx, c, in, id, reply)
 			if upd != "" {
 				updateTo = upd
 				updateDone = time.After(a.o.UpdateTime)
 				a.appendEvent(uplink.Event{Type: uplink.EventUpdateProgress, Detail: map[string]any{"version": upd, "percent": 100}})
+			}
+		case in := <-c.Busy():
+			// As the agent does: a burst beyond the queue is told to come
+			// back, not dropped.
+			var cmd uplink.Command
+			if json.Unmarshal(in.Payload, &cmd) == nil && cmd.ID != "" {
+				a.replyAndAck(ctx, c, in, cmd.ID, encode(cmd.ID, in.Name, nil, &uplink.Error{Code: uplink.CodeBusy, Message: "busy"}))
+			} else {
+				in.Ack()
 			}
 		case raw := <-c.Desired():
 			a.desired(ctx, c, raw)
@@ -245,6 +250,20 @@ func (a *Agent) serve(ctx context.Context, c *uplink.Client, health *time.Timer)
 			a.finishUpdate(updateTo)
 		}
 	}
+}
+
+// replyAndAck publishes the reply and then acknowledges the command, as
+// the agent does (the uplink acknowledges nothing by itself). A reply that
+// cannot be sent leaves the command unacknowledged: the broker sends it
+// again on the next session and the journal answers it.
+func (a *Agent) replyAndAck(ctx context.Context, c *uplink.Client, in uplink.Incoming, id string, reply []byte) {
+	if id != "" {
+		if err := c.Reply(ctx, id, reply); err != nil {
+			a.log.Debug().Err(err).Msg("reply not sent")
+			return
+		}
+	}
+	in.Ack()
 }
 
 // command runs one command with the store's journal, as the agent does.
