@@ -166,8 +166,8 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// Keys of sections other branches add are written commented out until
-// this build has them.
+// Known says which keys this build has; the importer writes the others
+// commented out.
 func TestKnown(t *testing.T) {
 	for key, want := range map[string]bool{
 		"rtsp.address": true, "webrtc.iceServers": true, "pathDefaults.runOnDemandCloseAfter": true,

@@ -200,8 +200,8 @@ func writeComment(b *strings.Builder, indent int, text string) {
 
 // Known tells whether this camgate's configuration has the dotted key:
 // "rtsp.address", "hls.address", "paths.record" (a key of a path entry)
-// or "pathDefaults.record". Keys other branches add (HLS, playback,
-// recording) become known when those are merged.
+// or "pathDefaults.record". A key this build lacks is written commented
+// out, so the output always loads.
 func Known(key string) bool {
 	parts := strings.Split(key, ".")
 	t := reflect.TypeFor[conf.Config]()
