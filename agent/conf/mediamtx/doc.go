@@ -9,9 +9,9 @@
 // per-path credentials older releases had (readUser, publishPass...), and
 // the deprecated spellings of renamed keys.
 //
-// A key camgate's configuration does not have in this build (hls.address
-// before HLS is merged, for instance) is written commented out, so the
-// output always loads; Known decides, from conf's structs.
+// A key camgate's configuration does not have in this build is written
+// commented out, so the output always loads; Known decides, from conf's
+// structs.
 //
 // The package only converts text: it runs nothing and reads no file.
 package mediamtx
