@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/uplink"
+	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
 )
 
@@ -62,9 +63,10 @@ func TestLabelsAndDesiredState(t *testing.T) {
 	if err := c.SetLabels(ctx, map[string]string{"site": "b"}); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitStatus(t, ch, uplink.StateOnline, ""); st.Labels["site"] != "b" {
-		t.Fatalf("status after SetLabels %v", st.Labels)
-	}
+	// A birth of an earlier session (one whose start was slow and was
+	// retried) may still be queued: the republished status is the first
+	// with the new labels, and nothing after it has the old ones.
+	waitLabelled(t, ch, "b")
 	if err := c.PublishReported(ctx, []byte(`{"version":3,"ok":true,"errors":[]}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +99,26 @@ func TestLabelsAndDesiredState(t *testing.T) {
 	c2 := newClient(t, b.URL(), nil, nil)
 	if err := c2.PublishReported(ctx, []byte(`{}`)); !errors.Is(err, uplink.ErrNotConnected) {
 		t.Fatalf("PublishReported before connecting: %v", err)
+	}
+}
+
+// waitLabelled reads ch until an online status labelled site=want comes.
+func waitLabelled(t *testing.T, ch <-chan fleet.Msg, want string) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-ch:
+			var st uplink.Status
+			if m.Kind != "status" || json.Unmarshal(m.Payload, &st) != nil || st.State != uplink.StateOnline {
+				continue
+			}
+			if st.Labels["site"] == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no online status labelled site=%s within 15s", want)
+		}
 	}
 }
 

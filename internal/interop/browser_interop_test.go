@@ -154,6 +154,16 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		"cam":    {"source": cam.URL},
 		"cam_on": {"source": cam.URL, "sourceOnDemand": false},
 	}
+	// A MediaMTX-style runOnDemand webcam: ffmpeg publishes a libx264 test
+	// source when the page asks for the path.
+	played := []string{"demo", "cam", "cam_on"}
+	if out, _, err := run(20*time.Second, "ffmpeg", "-hide_banner", "-encoders"); err == nil && strings.Contains(out, "libx264") {
+		paths["cam_webcam"] = map[string]any{
+			"source": "publisher", "runOnDemandCloseAfter": "1s",
+			"runOnDemand": "ffmpeg -nostdin -v error -re -f lavfi -i testsrc=size=640x360:rate=25 -c:v libx264 -preset ultrafast -tune zerolatency -g 25 -pix_fmt yuv420p -f rtsp -rtsp_transport tcp rtsp://127.0.0.1:$RTSP_PORT/$MTX_PATH",
+		}
+		played = append(played, "cam_webcam")
+	}
 	for i := range runs {
 		paths["cam_idle"+strconv.Itoa(i)] = map[string]any{
 			"source":                   "rtsp://127.0.0.1:" + strconv.Itoa(cam.Port) + "/idle" + strconv.Itoa(i),
@@ -165,6 +175,7 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		Users: []map[string]any{
 			{"user": "any", "pass": "", "ips": []string{}, "permissions": []map[string]any{{"action": "read", "path": "~^(demo|cam.*)$"}}},
 			{"user": "ops", "pass": "s3cret", "ips": []string{}, "permissions": []map[string]any{{"action": "read"}}},
+			{"user": "any", "pass": "", "ips": []string{"127.0.0.1/32"}, "permissions": []map[string]any{{"action": "publish"}}},
 		},
 		Sections: map[string]map[string]any{"webrtc": {
 			"address":           "127.0.0.1:" + strconv.Itoa(webPort),
@@ -178,7 +189,7 @@ func TestBrowserPlaysWHEP(t *testing.T) {
 		t.Fatalf("webrtc listener: %v\n%s", err, a.Tail(20))
 	}
 
-	for _, path := range []string{"demo", "cam", "cam_on"} {
+	for _, path := range played {
 		t.Run("play "+path, func(t *testing.T) {
 			shot := filepath.Join(dir, "browser-"+path+".png")
 			var r playResult
