@@ -39,15 +39,31 @@ for t in "${TARGETS[@]}"; do
 	echo "--- $name ($pkg) for $FUZZTIME"
 	# -fuzzminimizetime 0: the time goes to fuzzing, not to shrinking
 	# inputs; a crasher is kept as found.
+	log=$(mktemp)
 	if go test -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 0 \
-		-parallel "$FUZZ_PARALLEL" "$pkg" 2>&1 | tail -n 40; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+		-parallel "$FUZZ_PARALLEL" "$pkg" >"$log" 2>&1; then
+		tail -n 40 "$log"
+		rm -f "$log"
 		echo "ok   $name ($((SECONDS - start))s)"
 		continue
 	fi
+	tail -n 40 "$log"
+	new=$(comm -13 <(echo "$before") <(ls "$corpus" 2>/dev/null | sort))
+	# Go 1.26's fuzzing coordinator can fail a target with a bare "context
+	# deadline exceeded" when -fuzztime ends while a worker is mid-call
+	# (go.dev/issue/75804, fixed in Go 1.27). Any failing input, crash or
+	# t.Fatal, is written to the corpus; with none written and that line
+	# as the failure, nothing was found: counted as a pass, said as such.
+	if [ -z "$new" ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -q 'Failing input written' "$log"; then
+		rm -f "$log"
+		echo "ok   $name ($((SECONDS - start))s; ended by the coordinator's deadline race, go.dev/issue/75804, no failing input)"
+		continue
+	fi
+	rm -f "$log"
 	failed+=("$name")
 	echo "FAIL $name ($((SECONDS - start))s)"
 	mkdir -p "$FUZZ_OUT/$name"
-	for f in $(comm -13 <(echo "$before") <(ls "$corpus" 2>/dev/null | sort)); do
+	for f in $new; do
 		cp "$corpus/$f" "$FUZZ_OUT/$name/"
 		echo "crasher kept: $FUZZ_OUT/$name/$f (replay: go test -run '$name/$f' $pkg)"
 	done
