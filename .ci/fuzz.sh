@@ -6,7 +6,6 @@
 #
 # Adding a target is one line in TARGETS: "<package> <FuzzName>". The
 # checked-in corpus of each lives in <package>/testdata/fuzz/<FuzzName>/.
-# internal/redact's target is added with its rewrite.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."

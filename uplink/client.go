@@ -95,6 +95,11 @@ type Options struct {
 
 	// MinBackoff and MaxBackoff bound the reconnect wait; default 1s, 60s.
 	MinBackoff, MaxBackoff time.Duration
+	// StableSession is how long a session must have lasted for its loss
+	// to start a fresh outage (the next attempt after MinBackoff) rather
+	// than one more failure of a broker that keeps dropping us right after
+	// the connect (the wait doubles); default 10s.
+	StableSession time.Duration
 	// ConnectTimeout bounds one connect attempt; default 10s.
 	ConnectTimeout time.Duration
 	// KeepAlive is the MQTT keep-alive; default 30s.
@@ -134,6 +139,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 60 * time.Second
+	}
+	if o.StableSession <= 0 {
+		o.StableSession = 10 * time.Second
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
@@ -414,8 +422,10 @@ func (c *Client) Run(ctx context.Context) error {
 		if errors.Is(err, errRedeliver) {
 			continue // at once: the broker is fine
 		}
-		if time.Since(start) > time.Minute {
-			bo.reset() // a session that lasted is not a failing broker
+		if time.Since(start) >= c.opts.StableSession {
+			// A session that lasted is not a failing broker: a link or
+			// broker blip gets a prompt retry, whatever came before.
+			bo.reset()
 		}
 		if n := c.connects.Load(); n != connects {
 			connects, warned = n, false

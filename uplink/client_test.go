@@ -145,6 +145,50 @@ func TestLastWillOnAbruptDisconnectAndReconnect(t *testing.T) {
 	}
 }
 
+// TestReconnectBackoff: a session that lasted StableSession is followed,
+// once lost, by a prompt retry however many losses came before; a broker
+// that drops every session sooner than that gets doubling waits.
+func TestReconnectBackoff(t *testing.T) {
+	const (
+		minBackoff = 100 * time.Millisecond
+		drops      = 6 // without a reset the 6th wait is 1.6-3.2 s
+	)
+	for _, tc := range []struct {
+		name   string
+		stable time.Duration
+	}{{"sessions that lasted", 300 * time.Millisecond}, {"sessions dropped at once", time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
+			p := mqtttest.NewProxy(t, b.Addr())
+			ch := watch(t, dialFleet(t, b.URL()), "cg-test")
+			c := newClient(t, p.URL(), nil, func(o *uplink.Options) {
+				o.MinBackoff, o.MaxBackoff, o.StableSession = minBackoff, 10*time.Second, tc.stable
+			})
+			runClient(t, c)
+			waitStatus(t, ch, uplink.StateOnline, "")
+			var waits []time.Duration
+			for range drops {
+				// The session's age is the scenario here, not a wait for
+				// an event: it is what the client judges the loss by.
+				time.Sleep(400 * time.Millisecond)
+				p.Cut()
+				p.Restore()
+				lost := time.Now()
+				waitStatus(t, ch, uplink.StateOnline, "")
+				waits = append(waits, time.Since(lost))
+			}
+			last := waits[len(waits)-1]
+			if tc.stable < time.Hour && last > 8*minBackoff {
+				t.Fatalf("reconnects after each loss took %v: the backoff was not reset by sessions that lasted", waits)
+			}
+			if tc.stable == time.Hour && last < 16*minBackoff {
+				t.Fatalf("reconnects after each loss took %v: the backoff did not grow", waits)
+			}
+			t.Logf("reconnects took %v", waits)
+		})
+	}
+}
+
 func TestStartsWithoutBroker(t *testing.T) {
 	addr := mqtttest.FreeAddr(t) // nothing listens here yet
 	c := newClient(t, "tcp://"+addr, nil, nil)
