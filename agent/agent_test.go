@@ -20,6 +20,7 @@ import (
 
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // The test binary doubles as the camgate binary for process-level tests.
@@ -72,25 +73,7 @@ uplink:
 	return p, rtsp
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startAgent(t *testing.T, file string, logs *syncBuffer) (*Agent, func() error) {
+func startAgent(t *testing.T, file string, logs *testlog.Buffer) (*Agent, func() error) {
 	t.Helper()
 	cfg, err := conf.Load(file, nil)
 	if err != nil {
@@ -128,7 +111,7 @@ func startAgent(t *testing.T, file string, logs *syncBuffer) (*Agent, func() err
 
 func TestAgentServesDemoAndStopsCleanly(t *testing.T) {
 	file, addr := testConfig(t, t.TempDir(), "")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a, stop := startAgent(t, file, logs)
 	if !strings.HasPrefix(a.ID(), "cg-") {
 		t.Fatalf("agent id %q", a.ID())
@@ -155,7 +138,7 @@ func TestAgentServesDemoAndStopsCleanly(t *testing.T) {
 func TestSecondInstanceFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	file, _ := testConfig(t, dir, "")
-	_, _ = startAgent(t, file, &syncBuffer{})
+	_, _ = startAgent(t, file, &testlog.Buffer{})
 	file2, _ := testConfig(t, dir, "")
 	cfg, err := conf.Load(file2, nil)
 	if err != nil {
@@ -177,12 +160,12 @@ func TestSecondInstanceFailsFast(t *testing.T) {
 func TestBootCountAndIDPersist(t *testing.T) {
 	dir := t.TempDir()
 	file, _ := testConfig(t, dir, "")
-	a1, stop := startAgent(t, file, &syncBuffer{})
+	a1, stop := startAgent(t, file, &testlog.Buffer{})
 	id, boot := a1.ID(), a1.store.BootCount()
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	a2, stop2 := startAgent(t, file, &syncBuffer{})
+	a2, stop2 := startAgent(t, file, &testlog.Buffer{})
 	if a2.ID() != id || a2.store.BootCount() != boot+1 {
 		t.Fatalf("after restart: id %s boot %d, want %s %d", a2.ID(), a2.store.BootCount(), id, boot+1)
 	}
@@ -203,7 +186,7 @@ func TestSecretsNeverLogged(t *testing.T) {
     source: rtsp://op:swordfish@127.0.0.1:1/x
     sourceOnDemand: false
 `, cam))
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a, stop := startAgent(t, file, logs)
 	if _, err := testcam.Read(t, "rtsp://"+addr+"/cam", false); err == nil {
 		t.Fatal("read of a hanging camera succeeded")
@@ -266,7 +249,7 @@ func TestSIGTERMGracefulShutdown(t *testing.T) {
 	file, addr := testConfig(t, t.TempDir(), "")
 	cmd := exec.Command(os.Args[0], "run", "-c", file)
 	cmd.Env = append(os.Environ(), "CGTEST_AS_AGENT=1")
-	var logs syncBuffer
+	var logs testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/camgate/camgate/internal/cmd/fleetsim/sim"
 	"github.com/camgate/camgate/internal/cmd/fleetsim/sim/simtest"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
 )
@@ -167,7 +168,7 @@ func TestFleetRolloutCLI(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], append([]string{"fleet", "-broker", b.URL()}, args...)...)
 	cmd.Env = append(os.Environ(), "CGTEST_AS_AGENT=1")
-	var childOut syncBuffer
+	var childOut testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &childOut, &childOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

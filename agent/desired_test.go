@@ -17,6 +17,7 @@ import (
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/agent/store/storetest"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/mqtttest"
 )
@@ -121,7 +122,7 @@ func TestDesiredState(t *testing.T) {
 
 	// Written while the agent is offline.
 	putDesired(t, b, "cg-ds", `{"version":1,"paths":{"cam9":{"source":"demo"}},"labels":{"line":"2"},"config":{"uplink":{"healthInterval":"2s"}}}`)
-	a, stop := startAgent(t, file, &syncBuffer{})
+	a, stop := startAgent(t, file, &testlog.Buffer{})
 	r := reportedVersion(t, b, "cg-ds", 1)
 	if !r.OK || len(r.Errors) != 0 || r.AppliedAt.IsZero() {
 		t.Fatalf("report of v1: %+v", r)
@@ -204,7 +205,7 @@ func TestDesiredState(t *testing.T) {
 
 	// Restart with the broker out of reach: the applied state is there.
 	proxy.Cut()
-	a2, stop2 := startAgent(t, file, &syncBuffer{})
+	a2, stop2 := startAgent(t, file, &testlog.Buffer{})
 	if got := fleetPathNames(t, a2); !slices.Equal(got, []string{"cam10", "cam11"}) {
 		t.Fatalf("fleet paths after restart: %v", got)
 	}
@@ -232,7 +233,7 @@ func TestDesiredState(t *testing.T) {
 func TestDesiredSettingSetByFile(t *testing.T) {
 	b := mqtttest.NewBroker(t, mqtttest.BrokerOptions{})
 	file, _ := desiredConfig(t, t.TempDir(), b.URL(), "  healthInterval: 1s\n")
-	a, _ := startAgent(t, file, &syncBuffer{})
+	a, _ := startAgent(t, file, &testlog.Buffer{})
 	putDesired(t, b, "cg-ds", `{"version":1,"config":{"uplink":{"healthInterval":"5s"}},"labels":{"site":"plant-3"}}`)
 	r := reportedVersion(t, b, "cg-ds", 1)
 	if r.OK || !reflect.DeepEqual(errorKeys(r), map[string]uplink.ErrorCode{"config.uplink.healthInterval": uplink.CodeReadOnly}) {

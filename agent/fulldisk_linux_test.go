@@ -17,6 +17,7 @@ import (
 
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
@@ -69,7 +70,7 @@ func TestFullDiskChild(t *testing.T) {
 	f := dialFleetT(t, b.URL())
 	col := collect(t, f, "cg-e2e")
 	file, rtsp, apiAddr := fleetConfig(t, dir, proxy.URL(), "")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	_, stop := startAgent(t, file, logs)
 	col.until(t, "birth", isStatus(uplink.StateOnline, ""))
 	col.until(t, "first health", func(m fleet.Msg) bool { return m.Kind == uplink.KindHealth })
@@ -162,7 +163,7 @@ func fill(t *testing.T, path string) {
 }
 
 // waitMetric polls /metrics until name reaches at least min.
-func waitMetric(t *testing.T, apiAddr, name string, min uint64, logs *syncBuffer) uint64 {
+func waitMetric(t *testing.T, apiAddr, name string, min uint64, logs *testlog.Buffer) uint64 {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

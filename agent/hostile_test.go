@@ -17,6 +17,7 @@ import (
 	"github.com/camgate/camgate/agent/store/storetest"
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 )
 
@@ -112,7 +113,7 @@ func TestHealthListsTheListeners(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startAgent(t, file, &syncBuffer{})
+	startAgent(t, file, &testlog.Buffer{})
 	health := func() (int, uplink.Health) {
 		t.Helper()
 		resp, err := http.Get("http://" + apiAddr + "/v1/health")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
@@ -128,7 +129,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	col := collect(t, f, "cg-e2e")
 	dir := t.TempDir()
 	file, rtsp, apiAddr := fleetConfig(t, dir, b.URL(), "")
-	_, stop := startAgent(t, file, &syncBuffer{})
+	_, stop := startAgent(t, file, &testlog.Buffer{})
 
 	col.until(t, "birth", isStatus(uplink.StateOnline, ""))
 	col.until(t, "agent.started event", isEvent(uplink.EventAgentStarted))
@@ -208,7 +209,7 @@ func TestFleetEndToEnd(t *testing.T) {
 
 	// Second run on the same data directory: the fleet path is back.
 	file2, rtsp2, _ := fleetConfig(t, dir, b.URL(), "")
-	_, stop2 := startAgent(t, file2, &syncBuffer{})
+	_, stop2 := startAgent(t, file2, &testlog.Buffer{})
 	col.until(t, "second birth", isStatus(uplink.StateOnline, ""))
 	r = fleetCmd(t, f, "paths.list", "")
 	if !r.OK || !strings.Contains(string(r.Result), `"name":"cam9","origin":"fleet"`) {
@@ -256,7 +257,7 @@ func TestFleetCLI(t *testing.T) {
 	f := dialFleetT(t, b.URL())
 	col := collect(t, f, "cg-e2e")
 	file, _, _ := fleetConfig(t, t.TempDir(), b.URL(), "")
-	startAgent(t, file, &syncBuffer{})
+	startAgent(t, file, &testlog.Buffer{})
 	col.until(t, "birth", isStatus(uplink.StateOnline, ""))
 
 	run := func(args ...string) (int, string, string) {
@@ -307,7 +308,7 @@ func TestAPIUsesTheAPIPermission(t *testing.T) {
     - {user: any, pass: "", permissions: [{action: read}]}
     - {user: ops, pass: s3cret, permissions: [{action: api}]}
 `)
-	startAgent(t, file, &syncBuffer{})
+	startAgent(t, file, &testlog.Buffer{})
 	get := func(user, pass string) int {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+apiAddr+"/v1/health", nil)
 		if user != "" {
@@ -345,7 +346,7 @@ func TestAPIGuessingIsThrottledAndReportedOnce(t *testing.T) {
   users:
     - {user: ops, pass: s3cret, permissions: [{action: api}]}
 `)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	_, stop := startAgent(t, file, logs)
 	col.until(t, "agent.started event", isEvent(uplink.EventAgentStarted))
 
@@ -425,7 +426,7 @@ func TestFleetRemoveClosesReaders(t *testing.T) {
 	f := dialFleetT(t, b.URL())
 	col := collect(t, f, "cg-e2e")
 	file, rtsp, _ := fleetConfig(t, t.TempDir(), b.URL(), "")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	startAgent(t, file, logs)
 	defer func() {
 		if t.Failed() {

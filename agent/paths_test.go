@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // TestListShowsLivePathsOfEntries: paths made live by all_others (a
@@ -23,7 +24,7 @@ func TestListShowsLivePathsOfEntries(t *testing.T) {
   "~^live[0-9]+$":
     source: demo
 `)
-	startAgent(t, file, &syncBuffer{})
+	startAgent(t, file, &testlog.Buffer{})
 
 	forma := &format.H264{PayloadTyp: 96, SPS: testcam.SPS, PPS: testcam.PPS, PacketizationMode: 1}
 	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}}}

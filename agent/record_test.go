@@ -21,6 +21,7 @@ import (
 	"github.com/camgate/camgate/agent/conf"
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/agent/store/storetest"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/streaming/record"
 	"github.com/camgate/camgate/uplink"
 )
@@ -220,7 +221,7 @@ func waitSpan(t *testing.T, addr, path string, d time.Duration, logs fmt.Stringe
 // no reader), reports it in health, and plays it back.
 func TestAgentRecordsAndPlaysBack(t *testing.T) {
 	file, playback := recordConfigFile(t, t.TempDir(), "")
-	var logs syncBuffer
+	var logs testlog.Buffer
 	a, stop := startAgent(t, file, &logs)
 	sp := waitSpan(t, playback, "cam", 2*time.Second, &logs)
 	doc := a.link.health.snapshot(context.Background())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/camgate/camgate/agent/store"
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/mqtttest"
 )
@@ -40,7 +41,7 @@ func TestDamagedStateFileRaisesEvent(t *testing.T) {
 	}
 
 	file, rtsp, _ := fleetConfig(t, dir, b.URL(), "")
-	startAgent(t, file, &syncBuffer{})
+	startAgent(t, file, &testlog.Buffer{})
 	m := col.until(t, "store.recovered", isEvent(uplink.EventStoreRecovered))
 	var ev struct {
 		Detail store.Recovery `json:"detail"`

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/streaming/source"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
@@ -123,7 +124,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 		}
 	}
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	_, stop := startAgent(t, file, logs)
 	get := func(path string) string {
 		resp, err := http.Get("http://" + apiAddr + path)
@@ -251,7 +252,7 @@ func TestRTSPSFingerprintThroughAgent(t *testing.T) {
     source: '%s'
     sourceOnDemand: false
 `, src))
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	startAgent(t, file, logs)
 
 	lastError := func(name, want string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/kballard/go-shellquote"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 type logEntry struct {
@@ -22,7 +23,7 @@ type logEntry struct {
 	Pid                                 int
 }
 
-func logEntries(logs *syncBuffer) []logEntry {
+func logEntries(logs *testlog.Buffer) []logEntry {
 	var out []logEntry
 	for _, line := range strings.Split(logs.String(), "\n") {
 		var e logEntry
@@ -33,7 +34,7 @@ func logEntries(logs *syncBuffer) []logEntry {
 	return out
 }
 
-func waitLog(t *testing.T, logs *syncBuffer, match func(logEntry) bool, what string) logEntry {
+func waitLog(t *testing.T, logs *testlog.Buffer, match func(logEntry) bool, what string) logEntry {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -87,7 +88,7 @@ paths:
     source: publisher
     runOnDemand: %q
 `, line))
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	startAgent(t, file, logs)
 	r, err := testcam.Read(t, "rtsp://"+addr+"/webcam", false)
 	if err != nil {
@@ -116,7 +117,7 @@ func TestRunOnDemandStartTimeoutRefusesReader(t *testing.T) {
     runOnDemand: %q
     runOnDemandStartTimeout: 300ms
 `, line))
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	startAgent(t, file, logs)
 	if _, err := testcam.Read(t, "rtsp://"+addr+"/webcam", false); err == nil {
 		t.Fatal("a reader got a path whose command never published")

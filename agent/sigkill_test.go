@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
 	"github.com/camgate/camgate/uplink/mqtttest"
@@ -18,12 +19,12 @@ import (
 type agentProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func startAgentProc(t *testing.T, file string) *agentProc {
 	t.Helper()
-	p := &agentProc{cmd: exec.Command(os.Args[0], "run", "-c", file), exited: make(chan struct{}), logs: &syncBuffer{}}
+	p := &agentProc{cmd: exec.Command(os.Args[0], "run", "-c", file), exited: make(chan struct{}), logs: &testlog.Buffer{}}
 	p.cmd.Env = append(os.Environ(), "CGTEST_AS_AGENT=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/internal/updatetest"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/fleet"
@@ -58,7 +59,7 @@ type upBox struct {
 	inst    string // the installed binary
 	proc    *exec.Cmd
 	exited  chan struct{}
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 	trialTO time.Duration
 	// startedAt is when start last ran the installed binary.
 	startedAt time.Time
@@ -95,7 +96,7 @@ func newUpBox(t *testing.T, rel releases) *upBox {
 func (b *upBox) start() {
 	t := b.t
 	t.Helper()
-	b.logs = &syncBuffer{}
+	b.logs = &testlog.Buffer{}
 	b.startedAt = time.Now()
 	b.proc = exec.Command(b.inst, "run", "-c", b.file)
 	for _, kv := range os.Environ() {

@@ -2,7 +2,6 @@ package hal
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,12 +9,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kballard/go-shellquote"
+
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // TestMain lets the test binary play the commands the tests start.
@@ -67,26 +67,8 @@ func helper(mode string, args []string) int {
 	return 3
 }
 
-// syncBuf collects output written from the tree's copier goroutine.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitLine waits for a line starting with prefix and returns the rest.
-func waitLine(t *testing.T, out *syncBuf, prefix string) string {
+func waitLine(t *testing.T, out *testlog.Buffer, prefix string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -104,7 +86,7 @@ func waitLine(t *testing.T, out *syncBuf, prefix string) string {
 
 func self() string { return shellquote.Join(os.Args[0]) }
 
-func start(t *testing.T, line string, out *syncBuf) *ProcessTree {
+func start(t *testing.T, line string, out *testlog.Buffer) *ProcessTree {
 	t.Helper()
 	pt, err := StartProcessTree(ProcessSpec{Line: line, Vars: map[string]string{"MTX_PATH": "cam1", "RTSP_PORT": "8554"}, Output: out})
 	if err != nil {
@@ -115,7 +97,7 @@ func start(t *testing.T, line string, out *syncBuf) *ProcessTree {
 }
 
 func TestProcessTreeSplitsAndExpandsAsMediaMTX(t *testing.T) {
-	out := &syncBuf{}
+	out := &testlog.Buffer{}
 	pt := start(t, self()+` cgtest-echo "two words" $MTX_PATH ${RTSP_PORT}x 'q$MTX_PATH' a\ b`, out)
 	<-pt.Exited()
 	pt.Stop(time.Second)
@@ -129,7 +111,7 @@ func TestProcessTreeSplitsAndExpandsAsMediaMTX(t *testing.T) {
 }
 
 func TestProcessTreeStopEndsGrandchildren(t *testing.T) {
-	out := &syncBuf{}
+	out := &testlog.Buffer{}
 	pt := start(t, self()+" cgtest-parent wait", out)
 	gc, _ := strconv.Atoi(waitLine(t, out, "grandchild "))
 	waitLine(t, out, "child ")
@@ -143,7 +125,7 @@ func TestProcessTreeStopEndsGrandchildren(t *testing.T) {
 
 // A command that exits leaving a child behind: Stop still ends the child.
 func TestProcessTreeStopAfterMainExited(t *testing.T) {
-	out := &syncBuf{}
+	out := &testlog.Buffer{}
 	pt := start(t, self()+" cgtest-parent exit", out)
 	gc, _ := strconv.Atoi(waitLine(t, out, "grandchild "))
 	<-pt.Exited()

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // alive tells whether pid runs (a zombie waiting for its reaper does not).
@@ -28,7 +30,7 @@ func alive(pid int) bool {
 
 // SIGTERM comes first: a child that handles it exits by itself.
 func TestProcessTreeStopIsPoliteFirst(t *testing.T) {
-	out := &syncBuf{}
+	out := &testlog.Buffer{}
 	pt := start(t, self()+" cgtest-parent wait polite", out)
 	gc, _ := strconv.Atoi(waitLine(t, out, "grandchild "))
 	waitLine(t, out, "child ")
@@ -41,7 +43,7 @@ func TestProcessTreeStopIsPoliteFirst(t *testing.T) {
 
 // A child that ignores SIGTERM gets SIGKILL after the grace.
 func TestProcessTreeStopKillsWhatIgnoresTERM(t *testing.T) {
-	out := &syncBuf{}
+	out := &testlog.Buffer{}
 	pt := start(t, self()+" cgtest-parent wait stubborn", out)
 	gc, _ := strconv.Atoi(waitLine(t, out, "grandchild "))
 	waitLine(t, out, "child ")

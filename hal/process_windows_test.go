@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // alive tells whether pid runs.
@@ -25,7 +27,7 @@ func alive(pid int) bool {
 // A "cmd " line goes to cmd.exe as typed: its own variables and
 // operators work, and $MTX_PATH is replaced as in MediaMTX.
 func TestProcessTreeCmdLine(t *testing.T) {
-	out := &syncBuf{}
+	out := &testlog.Buffer{}
 	pt := start(t, `cmd /c echo one $MTX_PATH %RTSP_PORT% & echo two`, out)
 	<-pt.Exited()
 	pt.Stop(time.Second)

@@ -82,8 +82,9 @@ func (p *path) newSource() source.Source {
 	case SourceDemo:
 		return source.Demo{}
 	default:
+		lg := p.log
 		return &source.RTSP{URL: p.conf.Source, Transport: p.conf.RTSPTransport, ReadTimeout: p.conf.ReadTimeout,
-			Fingerprint: p.conf.SourceFingerprint}
+			Fingerprint: p.conf.SourceFingerprint, Log: &lg}
 	}
 }
 

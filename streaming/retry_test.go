@@ -1,7 +1,6 @@
 package streaming
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // eventLog keeps every event and lets a test wait for one.
@@ -59,24 +59,6 @@ func (e *eventLog) wait(t *testing.T, typ, path string, timeout time.Duration) {
 			t.Fatalf("no %s for %s within %s", typ, path, timeout)
 		}
 	}
-}
-
-// syncBuf is a log destination shared by the path goroutines and the test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func runManager(t *testing.T, opts ManagerOptions, entries map[string]PathConfig) *Manager {
@@ -273,7 +255,7 @@ func listenUntilFree(t *testing.T, addr string) net.Listener {
 func TestRetryLogIsQuiet(t *testing.T) {
 	cam := newRefusingCamera(t)
 	ev := newEventLog()
-	logs := &syncBuf{}
+	logs := &testlog.Buffer{}
 	runManager(t, ManagerOptions{Log: zerolog.New(logs).Level(zerolog.DebugLevel), Events: ev, RetryMin: 20 * time.Millisecond},
 		map[string]PathConfig{"cam": {Source: cam.url(), SourceOnDemand: false, RetryMax: 100 * time.Millisecond}})
 	waitUntil(t, "ten attempts", 10*time.Second, func() bool { return len(cam.times()) >= 10 })

@@ -1,35 +1,23 @@
 package uplink_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/uplink"
 	"github.com/camgate/camgate/uplink/mqtttest"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type lockedBuffer struct{ testlog.Buffer }
 
 // attempts counts the failed-connect lines by level.
 func (l *lockedBuffer) attempts() (warn, debug int, warnMsgs []string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range strings.Split(l.b.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		var e struct {
 			Level   string `json:"level"`
 			Msg     string `json:"message"`

@@ -14,6 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -162,22 +164,9 @@ func acceptErr(errno syscall.Errno) error {
 }
 
 // lines counts log lines containing a message.
-type lines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+type lines struct{ testlog.Buffer }
 
-func (w *lines) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lines) count(msg string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Count(w.b.String(), msg)
-}
+func (w *lines) count(msg string) int { return strings.Count(w.String(), msg) }
 
 func TestTemporaryAcceptErrorsAreRetried(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ENOBUFS, syscall.ENOMEM} {
@@ -204,7 +193,7 @@ func TestTemporaryAcceptErrorsAreRetried(t *testing.T) {
 				t.Fatalf("stats %+v", st)
 			}
 			if n := logs.count("accept failed"); n != 1 {
-				t.Fatalf("%d log lines for 6 errors in one interval:\n%s", n, logs.b.String())
+				t.Fatalf("%d log lines for 6 errors in one interval:\n%s", n, logs.String())
 			}
 		})
 	}

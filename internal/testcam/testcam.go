@@ -40,6 +40,9 @@ type Camera struct {
 	TLS *tls.Config
 	// User and Pass, when User is set, are required (Basic or Digest).
 	User, Pass string
+	// DropEvery, when set, leaves out every DropEvery-th RTP packet (its
+	// sequence number is skipped): a lossy camera.
+	DropEvery int
 
 	addr string
 
@@ -200,6 +203,9 @@ func (c *Camera) run(st *gortsplib.ServerStream, forma *format.H264, stop, done 
 		ts := uint32(n * 90000 / fps)
 		for _, p := range pkts {
 			p.Timestamp = ts
+			if c.DropEvery > 0 && p.SequenceNumber%uint16(c.DropEvery) == 0 {
+				continue
+			}
 			_ = st.WritePacketRTP(st.Desc.Medias[0], p)
 		}
 	}

@@ -1,14 +1,12 @@
 package exec
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
 
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/streaming"
 )
 
@@ -41,16 +40,7 @@ func helper(mode string, args []string) int {
 	return 3
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuf struct{ testlog.Buffer }
 
 type entry struct {
 	Level, Message, Output, Error string
@@ -59,10 +49,8 @@ type entry struct {
 }
 
 func (l *logBuf) entries() []entry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []entry
-	for _, line := range strings.Split(l.b.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		var e entry
 		if json.Unmarshal([]byte(line), &e) == nil {
 			out = append(out, e)
@@ -86,7 +74,7 @@ func (l *logBuf) waitFor(t *testing.T, msg string, n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for l.count(msg) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d %q within 10s; log:\n%s", n, msg, l.b.String())
+			t.Fatalf("fewer than %d %q within 10s; log:\n%s", n, msg, l.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -127,7 +115,7 @@ func TestRunGivesMediaMTXEnvironment(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 	if logs.count("command stopped") != 1 {
-		t.Fatalf("no stop logged:\n%s", logs.b.String())
+		t.Fatalf("no stop logged:\n%s", logs.String())
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/camgate/camgate/internal/guard"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
@@ -116,7 +117,7 @@ func TestPasswordGuessingIsThrottledAndAggregated(t *testing.T) {
 	} else if c != nil {
 		c.Close()
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	users := []auth.User{{Name: "viewer", Pass: "pw", Permissions: []auth.Permission{{Action: auth.ActionRead}}}}
 	// A first back-off of a minute: however slowly a loaded machine runs
 	// the guesses, the address stays throttled for the whole test.

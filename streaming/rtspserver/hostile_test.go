@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/textproto"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
@@ -232,4 +235,95 @@ func TestSlowAnswersKeepTheConnection(t *testing.T) {
 	}
 	rd.WaitPackets(t, 10, 5*time.Second)
 	rd.Close()
+}
+
+// TestClientGarbageIsCountedNotPrinted: a publisher whose stream has gaps
+// and that sends undecodable RTP and RTCP keeps its session; the faults
+// are counted exactly, logged as one structured warning (the first; the
+// rest are summed into a line a minute), and nothing reaches Go's
+// standard logger, where gortsplib prints one line per packet by default.
+func TestClientGarbageIsCountedNotPrinted(t *testing.T) {
+	var std testlog.Buffer
+	prev := log.Writer()
+	log.SetOutput(&std)
+	t.Cleanup(func() { log.SetOutput(prev) })
+	var logs testlog.Buffer
+	r := startRelay(t, map[string]streaming.PathConfig{"pub": {Source: streaming.SourcePublisher}}, nil, func(o *rtspserver.Options) {
+		o.Log = zerolog.New(&logs)
+	})
+
+	c := testcam.DialFrom(t, "127.0.0.1", r.addr)
+	br := bufio.NewReader(c)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	u := "rtsp://" + r.addr + "/pub"
+	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n"
+	request := func(req string) textproto.MIMEHeader {
+		t.Helper()
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		for { // skip interleaved frames (receiver reports) before the answer
+			b, err := br.Peek(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b[0] != '$' {
+				break
+			}
+			var hdr [4]byte
+			_, _ = io.ReadFull(br, hdr[:])
+			_, _ = io.CopyN(io.Discard, br, int64(hdr[2])<<8|int64(hdr[3]))
+		}
+		line, h := rtspResponse(t, br)
+		if !strings.Contains(line, " 200 ") {
+			t.Fatalf("%.20q: %s", req, line)
+		}
+		n, _ := strconv.Atoi(h.Get("Content-Length"))
+		_, _ = io.CopyN(io.Discard, br, int64(n))
+		return h
+	}
+	request(fmt.Sprintf("ANNOUNCE %s RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", u, len(sdp), sdp))
+	h := request("SETUP " + u + "/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record\r\n\r\n")
+	sess, _, _ := strings.Cut(h.Get("Session"), ";")
+	request("RECORD " + u + " RTSP/1.0\r\nCSeq: 3\r\nSession: " + sess + "\r\n\r\n")
+
+	frame := func(ch byte, b []byte) []byte {
+		return append([]byte{'$', ch, byte(len(b) >> 8), byte(len(b))}, b...)
+	}
+	rtpPkt := func(seq uint16) []byte {
+		b := []byte{0x80, 96, byte(seq >> 8), byte(seq), 0, 0, 0, byte(seq), 0, 0, 0, 1, 0x41, 1, 2, 3}
+		return frame(0, b)
+	}
+	var out []byte
+	for seq := uint16(1); seq <= 10; seq++ {
+		out = append(out, rtpPkt(seq)...)
+	}
+	out = append(out, rtpPkt(20)...) // 11..19 lost
+	const garbage = 500
+	for range garbage {
+		out = append(out, frame(0, []byte{0x80, 96, 0})...)      // an RTP header cut short
+		out = append(out, frame(1, []byte{0xff, 0xff, 0, 9})...) // not RTCP
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	// The connection reads in order: the answer to this comes after every
+	// frame above was handled, and says the session is still there.
+	request("GET_PARAMETER " + u + " RTSP/1.0\r\nCSeq: 4\r\nSession: " + sess + "\r\n\r\n")
+
+	if lost, bad := r.srv.Faults(); lost != 9 || bad != 2*garbage {
+		t.Fatalf("counted %d lost and %d undecodable packets, want 9 and %d", lost, bad, 2*garbage)
+	}
+	var warnings []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, "client streams damaged") {
+			warnings = append(warnings, l)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"from":"pub"`) || !strings.Contains(warnings[0], `"level":"warn"`) {
+		t.Fatalf("fault lines in the log: %q", warnings)
+	}
+	if s := std.String(); s != "" {
+		t.Fatalf("printed on the standard logger:\n%.500s", s)
+	}
 }

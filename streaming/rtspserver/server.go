@@ -30,6 +30,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/faultlog"
 	"github.com/camgate/camgate/internal/guard"
 	"github.com/camgate/camgate/internal/redact"
 	"github.com/camgate/camgate/streaming"
@@ -101,6 +102,12 @@ type Server struct {
 	wg   sync.WaitGroup // readers' writers
 	rtp  *udpSocket     // the RTP socket (UDP on), set during Start
 	rtcp *udpSocket     // the RTCP socket
+
+	// faults sums what gortsplib reports per packet (loss in a
+	// publisher's stream, undecodable RTP/RTCP from any client, writes
+	// that failed) into a warning a minute at most, for the whole
+	// server: a client sending garbage must not be able to flood the log.
+	faults *faultlog.Log
 }
 
 // sessionQueue is the size of gortsplib's own write queue per session
@@ -152,6 +159,7 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 		streams: map[*streaming.Stream]*gortsplib.ServerStream{},
 		mem:     newMemReturner(),
 	}
+	s.faults = faultlog.New(s.log, "client streams damaged", time.Minute)
 	s.srv = &gortsplib.Server{
 		Handler:        s,
 		RTSPAddress:    opts.Address,
@@ -717,6 +725,38 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	if pub != nil {
 		pub.Close()
 	}
+}
+
+// Faults are the RTP packets missing from publishers' streams and the
+// RTP/RTCP packets from clients that did not decode, since New.
+func (s *Server) Faults() (lost, undecodable uint64) { return s.faults.Totals() }
+
+// faultFrom names a session for the fault log: its path.
+func faultFrom(ss *gortsplib.ServerSession) string {
+	if sd, ok := ss.UserData().(*session); ok {
+		sd.mu.Lock()
+		defer sd.mu.Unlock()
+		return sd.path
+	}
+	return ""
+}
+
+// OnPacketsLost implements gortsplib.ServerHandlerOnPacketsLost: packets
+// missing from a publisher's stream.
+func (s *Server) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
+	s.faults.Lost(ctx.Lost, faultFrom(ctx.Session))
+}
+
+// OnDecodeError implements gortsplib.ServerHandlerOnDecodeError: an RTP
+// or RTCP packet from a client that does not decode.
+func (s *Server) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	s.faults.Undecodable(ctx.Error, faultFrom(ctx.Session))
+}
+
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError:
+// a packet gortsplib could not queue for a reader it writes itself.
+func (s *Server) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	s.faults.Unsent(ctx.Error, faultFrom(ctx.Session))
 }
 
 // OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 	"github.com/camgate/camgate/streaming"
 	"github.com/camgate/camgate/streaming/auth"
 	"github.com/camgate/camgate/streaming/rtspserver"
@@ -742,24 +743,6 @@ func TestTCPReaderChannelAndSSRC(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // udpPlay is a hand-written RTP/UDP reader of one track.
 type udpPlay struct {
 	rtp, rtcp             net.PacketConn // the client's ports
@@ -815,7 +798,7 @@ func playUDP(t *testing.T, addr, url string) *udpPlay {
 // SETUP response, start at a keyframe (SPS) and follow each other in
 // sequence; the server writes this reader itself, not through gortsplib.
 func TestUDPReaderPortAndSSRC(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	r := startRelay(t, map[string]streaming.PathConfig{"demo": {Source: streaming.SourceDemo, SourceOnDemand: true}}, nil,
 		func(o *rtspserver.Options) { o.Log = zerolog.New(&logs).Level(zerolog.DebugLevel) })
 	u := playUDP(t, r.addr, r.url("demo"))

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -12,7 +14,9 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
 
+	"github.com/camgate/camgate/internal/faultlog"
 	"github.com/camgate/camgate/internal/redact"
 )
 
@@ -37,6 +41,37 @@ type RTSP struct {
 	// RootCAs verifies rtsps:// certificates when no Fingerprint is set;
 	// default nil: the system roots.
 	RootCAs *x509.CertPool
+	// Log gets packet loss, undecodable packets (summed, a line a minute
+	// at most) and the switch to TCP; default: none.
+	Log *zerolog.Logger
+
+	once     sync.Once
+	faults   *faultlog.Log
+	switched atomic.Bool // told once at info level, then at debug
+}
+
+// logger is Log or a no-op one.
+func (s *RTSP) logger() *zerolog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	nop := zerolog.Nop()
+	return &nop
+}
+
+// hooks routes the client's fault callbacks, which gortsplib otherwise
+// prints on Go's standard logger once per event, to the structured log.
+func (s *RTSP) hooks(c *gortsplib.Client) {
+	s.once.Do(func() { s.faults = faultlog.New(*s.logger(), "camera stream damaged", time.Minute) })
+	c.OnPacketsLost = func(n uint64) { s.faults.Lost(n, "") }
+	c.OnDecodeError = func(err error) { s.faults.Undecodable(err, "") }
+	c.OnTransportSwitch = func(err error) {
+		e := s.logger().Debug()
+		if !s.switched.Swap(true) {
+			e = s.logger().Info()
+		}
+		e.Str("reason", redact.Error(err)).Msg("reading the camera over TCP")
+	}
 }
 
 func (s *RTSP) client(u *base.URL) (*gortsplib.Client, error) {
@@ -49,6 +84,7 @@ func (s *RTSP) client(u *base.URL) (*gortsplib.Client, error) {
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 10 * time.Second
 	}
+	s.hooks(c)
 	var tr gortsplib.Transport
 	switch s.Transport {
 	case "", "automatic":
@@ -113,7 +149,9 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	if _, err := c.Play(nil); err != nil {
 		return s.fail(ctx, "play", err)
 	}
-	return s.fail(ctx, "read", c.Wait())
+	err = s.fail(ctx, "read", c.Wait())
+	s.faults.Flush()
+	return err
 }
 
 // Probe implements Prober: a TCP connect to the camera's RTSP port (554

@@ -3,7 +3,9 @@ package source
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"log"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -15,9 +17,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/camgate/camgate/internal/testcam"
+	"github.com/camgate/camgate/internal/testlog"
 )
 
 // TestRTSPProbe: a port that accepts answers the probe, a closed one does
@@ -251,5 +255,58 @@ func TestRTSPSWithSDESKeys(t *testing.T) {
 	err := play(t, &RTSP{URL: url, Transport: "tcp", Fingerprint: fp})
 	if !errors.Is(err, ErrSRTPKeyExchange) || !strings.Contains(err.Error(), "SDES") || !strings.Contains(err.Error(), "MIKEY") {
 		t.Fatalf("want an SRTP key exchange error, got %v", err)
+	}
+}
+
+// TestRTSPFaultsInTheLog: a lossy camera that serves TCP only is read;
+// the switch to TCP and the lost packets go to the source's structured
+// log (losses summed: a line at once, the rest when the source ends),
+// nothing to Go's standard logger, where gortsplib prints them by default.
+func TestRTSPFaultsInTheLog(t *testing.T) {
+	var std testlog.Buffer
+	prev := log.Writer()
+	log.SetOutput(&std)
+	t.Cleanup(func() { log.SetOutput(prev) })
+	cam := testcam.New(t, func(c *testcam.Camera) { c.DropEvery = 4 })
+	var logs testlog.Buffer
+	lg := zerolog.New(&logs)
+	src := &RTSP{URL: cam.URL(), Log: &lg}
+	if err := play(t, src); err != nil {
+		t.Fatal(err)
+	}
+	lost, _ := src.faults.Totals()
+	if lost == 0 {
+		t.Fatal("no packet counted lost from a camera that leaves out every 4th")
+	}
+	var logged uint64
+	var lines, switches int
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var e struct {
+			Level       string `json:"level"`
+			Message     string `json:"message"`
+			PacketsLost uint64 `json:"packetsLost"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		switch e.Message {
+		case "camera stream damaged":
+			lines++
+			logged += e.PacketsLost
+		case "reading the camera over TCP":
+			switches++
+			if e.Level != "info" {
+				t.Fatalf("first switch to TCP logged at %s", e.Level)
+			}
+		}
+	}
+	if logged != lost || lines < 1 || lines > 2 {
+		t.Fatalf("%d lines say %d packets lost, counted %d:\n%s", lines, logged, lost, logs.String())
+	}
+	if switches != 1 {
+		t.Fatalf("switch to TCP logged %d times:\n%s", switches, logs.String())
+	}
+	if s := std.String(); s != "" {
+		t.Fatalf("printed on the standard logger:\n%.500s", s)
 	}
 }
