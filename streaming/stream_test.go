@@ -391,3 +391,45 @@ func TestSenderClock(t *testing.T) {
 		t.Fatal("clock survived the source's reconnection")
 	}
 }
+
+// TestFanoutDoesNotAllocate guards the claim of BenchmarkFanout: once
+// warm, a packet in, delivered to 10 queued readers, allocates nothing.
+// Measured per batch of 64 packets (AllocsPerRun rounds down), so it fails
+// from one allocation in 64 packets.
+func TestFanoutDoesNotAllocate(t *testing.T) {
+	if raceOn {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	var c Counters
+	s := newStream(h264Desc(), &c)
+	f := s.desc.Medias[0].Formats[0]
+	rs := make([]*queueReader, 10)
+	for i := range rs {
+		rs[i] = &queueReader{q: NewQueue(256), dst: make([]*Packet, 64)}
+		s.AddReader(rs[i])
+	}
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}, Payload: make([]byte, 1200)}
+	now := time.Now()
+	i := 0
+	batch := func() {
+		for range 64 {
+			pkt.SequenceNumber = uint16(i)
+			pkt.Timestamp = uint32(i / 4 * 3600)
+			pkt.Payload[0] = 0x41
+			if i%50 == 0 {
+				pkt.Payload[0] = 0x65
+			}
+			s.WriteRTP(0, f, pkt, now)
+			i++
+		}
+		for _, r := range rs {
+			r.drain()
+		}
+	}
+	for range 20 { // warm: pools, queues and the keyframe cache at size
+		batch()
+	}
+	if n := testing.AllocsPerRun(200, batch); n != 0 {
+		t.Fatalf("%v allocations per 64 packets fanned out to 10 readers", n)
+	}
+}

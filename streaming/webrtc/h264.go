@@ -13,6 +13,12 @@ import (
 //   - packets larger than maxPayload (cameras over RTSP/TCP send up to 64 KiB)
 //     are cut into FU-A fragments, so packetization-mode 0 input leaves as
 //     mode 1;
+//   - the camera's own FU-A fragments are cut again so that every one but
+//     the last of a NAL unit is full: a camera packetising at 1 400 bytes
+//     would otherwise cost two packets (1 200 + 200) for each of its own,
+//     where ceil(NAL/1 198) are enough. The bytes of a fragment that do not
+//     fill a packet wait for the next fragment of the same NAL unit, which
+//     follows within the same burst;
 //   - nothing is sent before the first IDR;
 //   - sequence numbers are renumbered (inserted and split packets), keeping
 //     the gaps of lost input packets so the receiver still sees the loss.
@@ -33,6 +39,17 @@ type h264Passthrough struct {
 	guard   reorderGuard
 	out     rtp.Packet
 	scratch []byte
+	fu      fuRun
+}
+
+// fuRun is the NAL unit whose FU-A fragments are being cut again.
+type fuRun struct {
+	active   bool
+	sentAny  bool // its first fragment (start bit) has gone out
+	ind, typ byte // FU indicator (F, NRI) and the NAL unit type
+	// buf holds two bytes for the FU indicator and header, then the bytes
+	// of the NAL unit body not sent yet: at most maxPayload-2 of them.
+	buf []byte
 }
 
 func newH264Passthrough(sps, pps []byte, watchReorder bool) *h264Passthrough {
@@ -41,6 +58,7 @@ func newH264Passthrough(sps, pps []byte, watchReorder bool) *h264Passthrough {
 		pps:     append([]byte(nil), pps...),
 		guard:   reorderGuard{disabled: !watchReorder},
 		scratch: make([]byte, 0, maxPayload),
+		fu:      fuRun{buf: make([]byte, 2, maxPayload)},
 	}
 }
 
@@ -62,6 +80,7 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 		// Keep the gap of lost packets; a step back is reordering, ignored.
 		if gap := pkt.SequenceNumber - h.lastIn - 1; gap != 0 && gap < 0x8000 {
 			h.seqOut += gap
+			h.fu.active = false // its held bytes are useless without the lost ones
 		}
 	}
 	h.lastIn, h.haveIn = pkt.SequenceNumber, true
@@ -71,6 +90,7 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 		}
 		h.auTS, h.auKnown = pkt.Timestamp, true
 		h.auSPS, h.auPPS = false, false
+		h.abandonFU()
 	}
 
 	idr, hasSPS, hasPPS := false, false, false
@@ -126,12 +146,14 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 	h.auSPS = h.auSPS || hasSPS
 	h.auPPS = h.auPPS || hasPPS
 
+	if p[0]&0x1f == nalFUA {
+		return h.refragment(pkt, p, write)
+	}
+	h.abandonFU()
 	if len(p) <= maxPayload {
 		return h.emit(pkt, p, pkt.Marker, write)
 	}
 	switch p[0] & 0x1f {
-	case nalFUA:
-		return h.fragment(pkt, p[0], p[1], p[2:], pkt.Marker, write)
 	case nalSTAP:
 		for b := p[1:]; len(b) > 2; {
 			n := int(b[0])<<8 | int(b[1])
@@ -203,6 +225,69 @@ func (h *h264Passthrough) fragment(pkt *rtp.Packet, ind, fuh byte, data []byte, 
 		data = data[n:]
 	}
 	return nil
+}
+
+// refragment takes one FU-A fragment of the camera's: its bytes join
+// those held for the NAL unit, every full packet goes out, and the end
+// fragment sends the rest with the end bit. A fragment whose start was
+// not seen (joined mid-unit, or after a loss) goes out as it is.
+func (h *h264Passthrough) refragment(pkt *rtp.Packet, p []byte, write func(*rtp.Packet) error) error {
+	ind, fuh, body := p[0], p[1], p[2:]
+	if fuh&0x80 != 0 {
+		h.abandonFU() // the previous unit's end was lost
+		h.fu = fuRun{active: true, ind: ind, typ: fuh & 0x1f, buf: h.fu.buf[:2]}
+	} else if !h.fu.active {
+		if len(p) <= maxPayload {
+			return h.emit(pkt, p, pkt.Marker, write)
+		}
+		return h.fragment(pkt, ind, fuh, body, pkt.Marker, write)
+	}
+	const room = maxPayload - 2
+	for len(body) > 0 {
+		if len(h.fu.buf)-2 == room { // full, and more follows: send it
+			if err := h.sendFU(pkt, false, false, write); err != nil {
+				return err
+			}
+		}
+		n := min(room-(len(h.fu.buf)-2), len(body))
+		h.fu.buf = append(h.fu.buf, body[:n]...)
+		body = body[n:]
+	}
+	if fuh&0x40 == 0 {
+		return nil
+	}
+	h.fu.active = false
+	return h.sendFU(pkt, true, pkt.Marker, write)
+}
+
+// sendFU sends the held bytes of the unit: as an FU-A fragment, or as a
+// single NAL unit packet when the whole unit fits in one (RFC 6184 5.8:
+// no FU may have both the start and the end bit).
+func (h *h264Passthrough) sendFU(pkt *rtp.Packet, last, marker bool, write func(*rtp.Packet) error) error {
+	defer func() { h.fu.buf = h.fu.buf[:2] }()
+	if last && !h.fu.sentAny {
+		h.fu.buf[1] = h.fu.ind&0xe0 | h.fu.typ
+		return h.emit(pkt, h.fu.buf[1:], marker, write)
+	}
+	hdr := h.fu.typ
+	if !h.fu.sentAny {
+		hdr |= 0x80
+	}
+	if last {
+		hdr |= 0x40
+	}
+	h.fu.buf[0], h.fu.buf[1] = h.fu.ind, hdr
+	h.fu.sentAny = true
+	return h.emit(pkt, h.fu.buf, marker, write)
+}
+
+// abandonFU drops a unit whose end never came, leaving a gap in the
+// sequence numbers so that the receiver knows something is missing.
+func (h *h264Passthrough) abandonFU() {
+	if h.fu.active {
+		h.fu.active = false
+		h.seqOut++
+	}
 }
 
 func (h *h264Passthrough) emit(pkt *rtp.Packet, payload []byte, marker bool, write func(*rtp.Packet) error) error {

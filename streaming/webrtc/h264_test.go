@@ -87,6 +87,13 @@ func TestH264PassthroughRoundTrip(t *testing.T) {
 				}
 			}
 		}
+		// As few packets as the data needs: every FU-A fragment but the
+		// last of its NAL unit is full.
+		for i, p := range out.pkts {
+			if p.Payload[0]&0x1f == nalFUA && p.Payload[1]&0x40 == 0 && len(p.Payload) != maxPayload {
+				t.Fatalf("camera packets of %d: packet %d, a fragment that does not end its unit, has %d bytes", camMax, i, len(p.Payload))
+			}
+		}
 		got := decodeAUs(t, out.pkts)
 		if len(got) != len(want) {
 			t.Fatalf("camera packets of %d: %d access units, want %d", camMax, len(got), len(want))
@@ -277,7 +284,8 @@ func BenchmarkH264Passthrough(b *testing.B) {
 				pkts = append(pkts, ps...)
 			}
 			h := newH264Passthrough(bc.sps, bc.pps, true)
-			write := func(*rtp.Packet) error { return nil }
+			out := 0
+			write := func(*rtp.Packet) error { out++; return nil }
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -292,6 +300,124 @@ func BenchmarkH264Passthrough(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(out)/float64(b.N), "pkts-out/pkt-in")
 		})
+	}
+}
+
+// TestH264PassthroughLossInsideAFragmentedUnit: a fragment of the camera's
+// lost in the middle of an IDR leaves a gap in the sequence numbers; a
+// player's decoder drops that unit and no damaged NAL unit comes out,
+// and the access units after it decode whole.
+func TestH264PassthroughLossInsideAFragmentedUnit(t *testing.T) {
+	idr, p1, p2, p3 := randomNALU(5, 5000), randomNALU(1, 3000), randomNALU(1, 500), randomNALU(1, 700)
+	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
+	if err := enc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	h := newH264Passthrough(spsBaseline, testPPS, true)
+	out := &collect{t: t}
+	for i, au := range [][][]byte{{idr}, {p1}, {p2}, {p3}} {
+		pkts, err := enc.Encode(au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, p := range pkts {
+			p.Timestamp = uint32(i * 3600)
+			if i == 0 && j == 1 {
+				continue // lost
+			}
+			if err := h.process(p, nil, out.write); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	gaps := 0
+	for i := 1; i < len(out.pkts); i++ {
+		if out.pkts[i].SequenceNumber != out.pkts[i-1].SequenceNumber+1 {
+			gaps++
+		}
+	}
+	if gaps == 0 {
+		t.Fatal("no gap in the sequence numbers for a lost fragment")
+	}
+	d := &rtph264.Decoder{PacketizationMode: 1}
+	if err := d.Init(); err != nil {
+		t.Fatal(err)
+	}
+	var aus [][][]byte
+	for _, p := range out.pkts {
+		if au, err := d.Decode(p); err == nil {
+			var cp [][]byte
+			for _, nal := range au {
+				cp = append(cp, bytes.Clone(nal)) // the decoder reuses its buffers
+			}
+			aus = append(aus, cp)
+		}
+	}
+	var got [][]byte
+	for _, au := range aus {
+		for _, nal := range au {
+			switch nal[0] & 0x1f {
+			case nalIDR:
+				if !bytes.Equal(nal, idr) {
+					t.Fatalf("a damaged IDR of %d bytes was decoded", len(nal))
+				}
+			case 1:
+				got = append(got, nal)
+			}
+		}
+	}
+	// The decoder may hold the last access unit back: p1 and p2 must be
+	// there, whole and in order.
+	if len(got) < 2 || !bytes.Equal(got[0], p1) || !bytes.Equal(got[1], p2) {
+		t.Fatalf("%d slices decoded after the loss, want p1 and p2 first", len(got))
+	}
+}
+
+// TestH264PassthroughDoesNotAllocate guards the claim of
+// BenchmarkH264Passthrough: a GOP from a camera packetising at 1 400 bytes
+// (parameter sets inserted, every fragment cut again) allocates nothing.
+func TestH264PassthroughDoesNotAllocate(t *testing.T) {
+	if raceOn {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
+	if err := enc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	var pkts []*rtp.Packet
+	for i := range 25 {
+		au := [][]byte{randomNALU(1, 2000)}
+		if i == 0 {
+			au = [][]byte{randomNALU(5, 20000)}
+		}
+		ps, err := enc.Encode(au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			p.Timestamp = uint32(i * 3600)
+		}
+		pkts = append(pkts, ps...)
+	}
+	h := newH264Passthrough(spsBaseline, testPPS, true)
+	out := 0
+	write := func(*rtp.Packet) error { out++; return nil }
+	gop := func() {
+		for _, q := range pkts {
+			q.Timestamp += 25 * 3600
+		}
+		for _, p := range pkts {
+			if err := h.process(p, nil, write); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, gop); n != 0 {
+		t.Fatalf("%v allocations per GOP of %d packets", n, len(pkts))
+	}
+	if out == 0 {
+		t.Fatal("nothing written")
 	}
 }

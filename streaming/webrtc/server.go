@@ -546,6 +546,17 @@ func (s *Server) addTrack(ss *session, tp *trackPlan, kind string) (*pwebrtc.Tra
 	if err != nil {
 		return nil, fmt.Errorf("add %s track: %w", kind, err)
 	}
+	// The answer names only the codec that will be sent: without this it
+	// lists every registered one the offer has (H.265, other H.264
+	// profiles), which the browser then keeps ready for nothing.
+	for _, t := range ss.pc.GetTransceivers() {
+		if t.Sender() != sender {
+			continue
+		}
+		if err := t.SetCodecPreferences([]pwebrtc.RTPCodecParameters{{RTPCodecCapability: tp.codec}}); err != nil {
+			ss.log.Debug().Str("error", err.Error()).Str("codec", tp.codec.MimeType).Msg("answering every matching codec")
+		}
+	}
 	ss.drainRTCP(sender)
 	return tr, nil
 }

@@ -41,10 +41,17 @@ func TestWHEPPlaysH264AndAudio(t *testing.T) {
 	publish(t, m, "cam", spsBaseline, true)
 	srv := startServer(t, Options{Paths: m, Lister: m})
 
-	c := newClient(t, loopbackAPI(t, false))
+	c := newClient(t, loopbackAPI(t, true))
 	c.post(srv.base, "cam")
 	if c.status != http.StatusCreated {
 		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	// Offered: four H.264 profiles, H.265, Opus, PCMU, PCMA. Answered:
+	// the one codec each track sends.
+	for i, section := range strings.Split(c.body, "\r\nm=")[1:] {
+		if n := strings.Count(section, "a=rtpmap:"); n != 1 {
+			t.Errorf("answer's media section %d names %d codecs:\nm=%s", i, n, section)
+		}
 	}
 	if !strings.HasPrefix(c.loc, "/cam/whep/") || c.etag == "" {
 		t.Fatalf("Location %q ETag %q", c.loc, c.etag)
