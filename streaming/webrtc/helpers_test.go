@@ -259,7 +259,16 @@ type client struct {
 
 func loopbackAPI(t testing.TB, withH265 bool) *pwebrtc.API {
 	t.Helper()
+	return loopbackAPIWith(t, withH265, nil)
+}
+
+// loopbackAPIWith is loopbackAPI with the setting engine changed by mod.
+func loopbackAPIWith(t testing.TB, withH265 bool, mod func(*pwebrtc.SettingEngine)) *pwebrtc.API {
+	t.Helper()
 	se := pwebrtc.SettingEngine{}
+	if mod != nil {
+		mod(&se)
+	}
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) })
 	se.SetIncludeLoopbackCandidate(true)
@@ -269,7 +278,8 @@ func loopbackAPI(t testing.TB, withH265 bool) *pwebrtc.API {
 	for i, plid := range []string{"42001f", "42e01f", "4d001f", "64001f"} {
 		if err := me.RegisterCodec(pwebrtc.RTPCodecParameters{
 			RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000,
-				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid},
+				SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
+				RTCPFeedback: []pwebrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}},
 			PayloadType: pwebrtc.PayloadType(102 + i),
 		}, pwebrtc.RTPCodecTypeVideo); err != nil {
 			t.Fatal(err)

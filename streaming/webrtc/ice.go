@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	pwebrtc "github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 
@@ -277,9 +278,17 @@ func newICEStack(o *Options, log zerolog.Logger) (_ *iceStack, err error) {
 			return err
 		}
 		ir := &interceptor.Registry{}
-		if err := pwebrtc.ConfigureNack(me, ir); err != nil {
-			return fmt.Errorf("configure nack: %w", err)
+		// Retransmissions on NACK from a history of nackHistory packets
+		// per reader (pion keeps a 1 460-byte copy of each: its default
+		// of 1 024 held 1.5 MB per reader). No NACK generator: camgate
+		// only sends.
+		responder, err := nack.NewResponderInterceptor(nack.ResponderSize(nackHistory))
+		if err != nil {
+			return fmt.Errorf("nack responder: %w", err)
 		}
+		me.RegisterFeedback(pwebrtc.RTCPFeedback{Type: "nack"}, pwebrtc.RTPCodecTypeVideo)
+		me.RegisterFeedback(pwebrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, pwebrtc.RTPCodecTypeVideo)
+		ir.Add(responder)
 		if err := pwebrtc.ConfigureRTCPReports(ir); err != nil {
 			return fmt.Errorf("configure rtcp reports: %w", err)
 		}
@@ -332,3 +341,8 @@ func (s *iceStack) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// nackHistory is how many sent video packets per reader can be sent again
+// on a NACK: a second at 250 packets/s (2 Mbit/s), a quarter of one at
+// 8 Mbit/s, both far longer than a LAN round trip. A power of two (pion).
+const nackHistory = 256

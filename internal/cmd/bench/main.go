@@ -55,6 +55,8 @@ type options struct {
 	pprof     string
 	record    []int // cameras recorded at once, per recording scenario
 	onlyRec   bool
+	whep      []int // WebRTC reader counts, ascending
+	only      string
 }
 
 func main() {
@@ -95,7 +97,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "agent.logLevel during the run")
 	fs.StringVar(&o.pprof, "pprof", "", "directory: turn agent.pprof on and save CPU and heap profiles taken after the largest 1-camera window")
 	record := fs.String("record", "1,16", "cameras recorded at once, per recording scenario (\"\": skip); the 1-camera one also times playback")
-	fs.BoolVar(&o.onlyRec, "record-only", false, "run the recording scenarios only")
+	fs.BoolVar(&o.onlyRec, "record-only", false, "run the recording scenarios only (same as -only record)")
+	fs.StringVar(&o.only, "only", "", "run one scenario only: idle, idle-paths, fanout, multi, whep or record")
+	whep := fs.String("whep", "1,10,50", "WebRTC reader counts for the WHEP fan-out scenario, ascending (\"\": skip)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -111,6 +115,10 @@ func parseFlags(args []string) (options, error) {
 	}
 	if !slices.IsSorted(o.readers) {
 		return o, errors.New("-readers must be ascending")
+	}
+	var err error
+	if o.whep, err = counts("-whep", *whep); err != nil {
+		return o, err
 	}
 	for _, s := range strings.Split(*record, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -135,12 +143,33 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
+// counts parses an ascending list of positive counts ("" is none).
+func counts(flagName, v string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: bad count %q", flagName, s)
+		}
+		out = append(out, n)
+	}
+	if !slices.IsSorted(out) {
+		return nil, fmt.Errorf("%s must be ascending", flagName)
+	}
+	return out, nil
+}
+
 type bench struct {
-	o      options
-	dir    string
-	mu     sync.Mutex
-	procs  []*interop.Proc
-	report report
+	o   options
+	dir string
+	// webrtcBase is the WHEP server of the agent started last.
+	webrtcBase string
+	mu         sync.Mutex
+	procs      []*interop.Proc
+	report     report
 }
 
 // track registers a process so that stopAll stops it whatever happens.
@@ -213,17 +242,30 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	steps := []struct {
-		name string
-		fn   func(context.Context) error
+		key, name string
+		fn        func(context.Context) error
 	}{
-		{"idle, default config", b.idleDefault},
-		{"idle on-demand paths", b.idlePathsScenario},
-		{"1 camera", b.oneCamera},
-		{"many cameras", b.manyCameras},
-		{"recording", b.recording},
+		{"idle", "idle, default config", b.idleDefault},
+		{"idle-paths", "idle on-demand paths", b.idlePathsScenario},
+		{"fanout", "1 camera", b.oneCamera},
+		{"multi", "many cameras", b.manyCameras},
+		{"whep", "WebRTC readers", b.webrtcReaders},
+		{"record", "recording", b.recording},
 	}
 	if b.o.onlyRec {
-		steps = steps[len(steps)-1:]
+		b.o.only = "record"
+	}
+	if b.o.only != "" {
+		i := slices.IndexFunc(steps, func(s struct {
+			key, name string
+			fn        func(context.Context) error
+		}) bool {
+			return s.key == b.o.only
+		})
+		if i < 0 {
+			return fmt.Errorf("-only %q: no such scenario", b.o.only)
+		}
+		steps = steps[i : i+1]
 	}
 	for _, s := range steps {
 		if err = ctx.Err(); err != nil {
@@ -287,6 +329,7 @@ func (b *bench) startAgent(label string, paths map[string]map[string]any, sectio
 		return nil, "", err
 	}
 	b.track(a.Proc)
+	b.webrtcBase = "http://127.0.0.1:" + strconv.Itoa(webrtcPort)
 	return a, "http://127.0.0.1:" + strconv.Itoa(apiPort), nil
 }
 

@@ -29,6 +29,8 @@ type report struct {
 	fanout    []fanoutResult
 	rssAfter  uint64
 	multi     *result
+	whep      []whepResult
+	whepBase  uint64 // RSS of the WebRTC scenario's agent before its first reader
 	rec       []recordResult
 	playback  *playbackResult
 
@@ -89,8 +91,12 @@ func (r *report) markdown(o options) string {
 	p("  Out: bytes the agent wrote (wchar of /proc/PID/io: sockets and logs). A reader keeps up when it")
 	p("  received 25 fps over the window, less the 0.5 s granularity of ffmpeg's progress report.")
 	p("  WebRTC and the API on loopback ports, uplink off (no broker).")
-	if o.onlyRec {
+	switch o.only {
+	case "record":
 		r.recordMarkdown(p)
+		return w.String()
+	case "whep":
+		r.whepMarkdown(p)
 		return w.String()
 	}
 	p("")
@@ -148,6 +154,7 @@ func (r *report) markdown(o options) string {
 		}
 		row(fmt.Sprintf("%d cameras × %d readers", o.multiCams, o.multiRdrs), *r.multi, "every reader keeps up, no drops", v)
 	}
+	r.whepMarkdown(p)
 	p("")
 	p("| first complete IDR at the reader | camgate | camera directly | target | |")
 	p("|---|---|---|---|---|")
@@ -181,4 +188,22 @@ func replaceSection(file, md string) error {
 	}
 	s = s[:i+len(beginMarker)] + "\n" + md + "\n" + s[j:]
 	return os.WriteFile(file, []byte(s), 0o644)
+}
+
+// whepMarkdown renders the WebRTC fan-out table.
+func (r *report) whepMarkdown(p func(string, ...any)) {
+	if len(r.whep) > 0 {
+		p("")
+		p("WebRTC readers: pion WHEP clients on loopback (UDP, default interceptors: NACK and RTCP")
+		p("reports), offering four H.264 profiles and Opus, counting packets and decoding nothing; same")
+		p("camera and window. Packets and bytes are the video RTP payloads the readers received.")
+		p("")
+		p("| WebRTC readers | agent CPU | RSS end (peak) | RSS per reader | packets/s per reader | bytes per packet | lost | first packet (median of the new readers) |")
+		p("|---|---|---|---|---|---|---|---|")
+		for _, w := range r.whep {
+			per := (mb(w.sample.rssEnd) - mb(r.whepBase)) / float64(w.readers)
+			p("| %d | %.2f %% | %.1f MB (%.1f) | %.2f MB | %.0f | %.0f | %d | %s |", w.readers, w.sample.cpuPct, mb(w.sample.rssEnd), mb(w.sample.rssPeak),
+				per, w.ppsPer, w.bytesPer, w.lost, ms(w.joinMedia))
+		}
+	}
 }
