@@ -174,13 +174,13 @@ func (b *bench) webrtcReaders(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a, _, err := b.startAgent("whep", map[string]map[string]any{
+	a, api, err := b.startAgent("whep", map[string]map[string]any{
 		"cam": {"source": cam.URL, "rtspTransport": "tcp", "sourceOnDemand": false},
 	})
 	if err != nil {
 		return err
 	}
-	api, err := whepAPI()
+	papi, err := whepAPI()
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (b *bench) webrtcReaders(ctx context.Context) error {
 	for _, n := range b.o.whep {
 		var joins []time.Duration
 		for len(rs) < n {
-			r, err := startWHEP(ctx, api, url)
+			r, err := startWHEP(ctx, papi, url)
 			if err != nil {
 				return err
 			}
@@ -236,6 +236,9 @@ func (b *bench) webrtcReaders(ctx context.Context) error {
 		b.report.whep = append(b.report.whep, res)
 		b.logf("1 camera -> %d WebRTC readers: %s; %.0f packets/s per reader of %.0f B, %d lost, first packet after %v (median of the new ones)",
 			n, s, res.ppsPer, res.bytesPer, res.lost, res.joinMedia.Round(time.Millisecond))
+		if b.o.pprof != "" && n == b.o.whep[len(b.o.whep)-1] {
+			b.profile(ctx, api, a.Opts.Bin, a.PID(), fmt.Sprintf("%dwhep", n))
+		}
 	}
 	return nil
 }
