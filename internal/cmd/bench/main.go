@@ -1,6 +1,7 @@
 // Command bench is camgate's whole-process benchmark (`task bench`): it starts
 // the agent, a GStreamer RTSP camera (testdata/camera) and N ffmpeg readers
-// on 127.0.0.1, samples the agent's CPU (utime+stime from /proc/PID/stat) and
+// (and, for the WebRTC fan-out, N pion WHEP readers in this process) on
+// 127.0.0.1, samples the agent's CPU (utime+stime from /proc/PID/stat) and
 // RSS (/proc/PID/status) over a fixed window after a warm-up, measures the
 // time to the first complete IDR access unit for a cold on-demand path and for
 // a reader joining a running stream with a small gortsplib client, and prints
@@ -12,7 +13,7 @@
 //
 // Quick run:
 //
-//	go run ./internal/cmd/bench -window 5s -warmup 2s -settle 5s -readers 1,5 -multi 0x0 -joins 3 -colds 1
+//	go run ./internal/cmd/bench -window 5s -warmup 2s -settle 5s -readers 1,5 -multi 0x0 -whep 1,5 -joins 3 -colds 1
 package main
 
 import (
@@ -279,7 +280,11 @@ func (b *bench) run(ctx context.Context) error {
 	b.report.took = time.Since(b.report.start)
 	md := b.report.markdown(b.o)
 	fmt.Println(md)
-	if b.o.md != "" {
+	switch {
+	case b.o.md != "" && b.o.only != "":
+		// One scenario's table would replace the whole run section.
+		b.logf("-only %s: %s left as it is (the report is above)", b.o.only, b.o.md)
+	case b.o.md != "":
 		if err = replaceSection(b.o.md, md); err != nil {
 			return err
 		}
