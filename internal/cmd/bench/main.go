@@ -58,9 +58,17 @@ type options struct {
 	onlyRec   bool
 	whep      []int // WebRTC reader counts, ascending
 	only      string
+	floor     bool
 }
 
 func main() {
+	if spec := os.Getenv(floorEnv); spec != "" {
+		if err := runFloorChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -99,6 +107,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.pprof, "pprof", "", "directory: turn agent.pprof on and save CPU and heap profiles taken after the largest 1-camera window")
 	record := fs.String("record", "1,16", "cameras recorded at once, per recording scenario (\"\": skip); the 1-camera one also times playback")
 	fs.BoolVar(&o.onlyRec, "record-only", false, "run the recording scenarios only (same as -only record)")
+	fs.BoolVar(&o.floor, "floor", true, "after each TCP fan-out window, measure the floor: a bare process writing the same access units to as many sockets")
 	fs.StringVar(&o.only, "only", "", "run one scenario only: idle, idle-paths, fanout, multi, whep or record")
 	whep := fs.String("whep", "1,10,50", "WebRTC reader counts for the WHEP fan-out scenario, ascending (\"\": skip)")
 	if err := fs.Parse(args); err != nil {
@@ -474,8 +483,17 @@ func (b *bench) oneCamera(ctx context.Context) error {
 			return err
 		}
 		s.dropped = scrapeDropped(api)
-		b.report.fanout = append(b.report.fanout, fanoutResult{readers: n, sample: s})
+		fr := fanoutResult{readers: n, sample: s}
 		b.logf("1 camera -> %d readers: %s", n, s)
+		if b.o.floor {
+			fl, err := b.floor(ctx, cam.URL, n)
+			if err != nil {
+				return err
+			}
+			fr.floor = &fl
+			b.logf("floor, %d sockets: %s", n, fl)
+		}
+		b.report.fanout = append(b.report.fanout, fr)
 
 		if b.o.pprof != "" && n == b.o.readers[len(b.o.readers)-1] {
 			b.profile(ctx, api, a.Opts.Bin, a.PID(), fmt.Sprintf("%dreaders", n))

@@ -12,6 +12,7 @@ import (
 type fanoutResult struct {
 	readers int
 	sample  result
+	floor   *result // the bare writer's window with as many sockets; nil: not measured
 }
 
 // report gathers every figure of a run and renders BENCHMARKS.md's section.
@@ -117,9 +118,13 @@ func (r *report) markdown(o options) string {
 		}
 		p("| %s | %.2f %% | %.1f MB (%.1f) | %s | %s | %s | %s | %s |", name, s.cpuPct, mb(s.rssEnd), mb(s.rssPeak), keep, out, drop, target, v)
 	}
-	row("idle, default config", r.idle, "RSS ≤ 14 MB", verdict(mb(r.idle.rssEnd), 14, "MB"))
+	// A scenario not run (-only) gets no row rather than zeros that read
+	// as met.
+	if r.idle.rssEnd > 0 {
+		row("idle, default config", r.idle, "RSS ≤ 14 MB", verdict(mb(r.idle.rssEnd), 14, "MB"))
+	}
 	// MB here are 10^6 bytes, as in the reference figures.
-	if o.idlePaths > 0 {
+	if o.idlePaths > 0 && r.idlePaths.rssEnd > 0 {
 		extra := mb(r.idlePaths.rssEnd) - mb(r.idle.rssEnd)
 		v := verdict(extra, 2, "MB")
 		if r.idlePaths.cpuPct >= 0.05 {
@@ -127,7 +132,9 @@ func (r *report) markdown(o options) string {
 		}
 		row(fmt.Sprintf("%d idle on-demand paths (%+.1f MB over idle)", o.idlePaths, extra), r.idlePaths, "< 2 MB more, 0 % CPU", v)
 	}
-	row("1-camera config, no reader yet", r.idleBench, "", "")
+	if r.idleBench.rssEnd > 0 {
+		row("1-camera config, no reader yet", r.idleBench, "", "")
+	}
 	for _, f := range r.fanout {
 		target, v := "", ""
 		switch f.readers {
@@ -153,6 +160,22 @@ func (r *report) markdown(o options) string {
 			v = "**missed**: readers fell behind or packets dropped"
 		}
 		row(fmt.Sprintf("%d cameras × %d readers", o.multiCams, o.multiRdrs), *r.multi, "every reader keeps up, no drops", v)
+	}
+	if len(r.fanout) > 0 && r.fanout[0].floor != nil {
+		p("")
+		p("Floor: a bare process (`floor.go`) pulling the same camera and writing each access unit,")
+		p("framed as interleaved RTP, to as many loopback TCP sockets with one write per access unit")
+		p("per socket and nothing else; its CPU over the same window after the same warm-up.")
+		p("")
+		p("| TCP readers | camgate CPU | floor CPU | camgate / floor | target | |")
+		p("|---|---|---|---|---|---|")
+		for _, f := range r.fanout {
+			if f.floor == nil {
+				continue
+			}
+			ratio := f.sample.cpuPct / max(f.floor.cpuPct, 0.01)
+			p("| %d | %.2f %% | %.2f %% | %.2f | ≤ 1.5 | %s |", f.readers, f.sample.cpuPct, f.floor.cpuPct, ratio, verdict(ratio, 1.5, "×"))
+		}
 	}
 	r.whepMarkdown(p)
 	p("")
