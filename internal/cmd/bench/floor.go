@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,7 +78,7 @@ func runFloorChild(spec string) error {
 			}
 		}
 		size := pkt.MarshalSize()
-		au = growAU(au, 4+size)
+		au = slices.Grow(au, 4+size)
 		au = append(au, '$', byte(ch), byte(size>>8), byte(size))
 		if _, err := pkt.MarshalTo(au[len(au) : len(au)+size]); err != nil {
 			au = au[:len(au)-4]
@@ -105,14 +106,6 @@ func runFloorChild(spec string) error {
 	case err := <-done:
 		return err
 	}
-}
-
-// growAU makes room for n more bytes in b (kept across access units).
-func growAU(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b
-	}
-	return append(b[:cap(b)], make([]byte, n)...)[:len(b)]
 }
 
 // floor runs the floor for n sockets against camURL over one window and

@@ -113,32 +113,15 @@ func parseFlags(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	for _, s := range strings.Split(*readers, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("-readers: bad count %q", s)
-		}
-		o.readers = append(o.readers, n)
-	}
-	if !slices.IsSorted(o.readers) {
-		return o, errors.New("-readers must be ascending")
-	}
 	var err error
-	if o.whep, err = counts("-whep", *whep); err != nil {
+	if o.readers, err = counts("-readers", *readers, true); err != nil {
 		return o, err
 	}
-	for _, s := range strings.Split(*record, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("-record: bad count %q", s)
-		}
-		o.record = append(o.record, n)
+	if o.whep, err = counts("-whep", *whep, true); err != nil {
+		return o, err
+	}
+	if o.record, err = counts("-record", *record, false); err != nil {
+		return o, err
 	}
 	c, r, ok := strings.Cut(*multi, "x")
 	var err1, err2 error
@@ -153,8 +136,9 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
-// counts parses an ascending list of positive counts ("" is none).
-func counts(flagName, v string) ([]int, error) {
+// counts parses a comma-separated list of positive counts ("" is none),
+// ascending when asked.
+func counts(flagName, v string, ascending bool) ([]int, error) {
 	var out []int
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -166,7 +150,7 @@ func counts(flagName, v string) ([]int, error) {
 		}
 		out = append(out, n)
 	}
-	if !slices.IsSorted(out) {
+	if ascending && !slices.IsSorted(out) {
 		return nil, fmt.Errorf("%s must be ascending", flagName)
 	}
 	return out, nil
@@ -251,10 +235,11 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
-	steps := []struct {
+	type step struct {
 		key, name string
 		fn        func(context.Context) error
-	}{
+	}
+	steps := []step{
 		{"idle", "idle, default config", b.idleDefault},
 		{"idle-paths", "idle on-demand paths", b.idlePathsScenario},
 		{"fanout", "1 camera", b.oneCamera},
@@ -266,12 +251,7 @@ func (b *bench) run(ctx context.Context) error {
 		b.o.only = "record"
 	}
 	if b.o.only != "" {
-		i := slices.IndexFunc(steps, func(s struct {
-			key, name string
-			fn        func(context.Context) error
-		}) bool {
-			return s.key == b.o.only
-		})
+		i := slices.IndexFunc(steps, func(s step) bool { return s.key == b.o.only })
 		if i < 0 {
 			return fmt.Errorf("-only %q: no such scenario", b.o.only)
 		}

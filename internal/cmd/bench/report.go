@@ -215,18 +215,19 @@ func replaceSection(file, md string) error {
 
 // whepMarkdown renders the WebRTC fan-out table.
 func (r *report) whepMarkdown(p func(string, ...any)) {
-	if len(r.whep) > 0 {
-		p("")
-		p("WebRTC readers: pion WHEP clients on loopback (UDP, default interceptors: NACK and RTCP")
-		p("reports), offering four H.264 profiles and Opus, counting packets and decoding nothing; same")
-		p("camera and window. Packets and bytes are the video RTP payloads the readers received.")
-		p("")
-		p("| WebRTC readers | agent CPU | RSS end (peak) | RSS per reader | packets/s per reader | bytes per packet | lost | first packet (median of the new readers) |")
-		p("|---|---|---|---|---|---|---|---|")
-		for _, w := range r.whep {
-			per := (mb(w.sample.rssEnd) - mb(r.whepBase)) / float64(w.readers)
-			p("| %d | %.2f %% | %.1f MB (%.1f) | %.2f MB | %.0f | %.0f | %d | %s |", w.readers, w.sample.cpuPct, mb(w.sample.rssEnd), mb(w.sample.rssPeak),
-				per, w.ppsPer, w.bytesPer, w.lost, ms(w.joinMedia))
-		}
+	if len(r.whep) == 0 {
+		return
+	}
+	p("")
+	p("WebRTC readers: pion WHEP clients on loopback (UDP, default interceptors: NACK and RTCP")
+	p("reports), offering four H.264 profiles and Opus, counting packets and decoding nothing; same")
+	p("camera and window. Packets and bytes are the video RTP payloads the readers received.")
+	p("")
+	p("| WebRTC readers | agent CPU | RSS end (peak) | RSS per reader | packets/s per reader | bytes per packet | lost | first packet (median of the new readers) |")
+	p("|---|---|---|---|---|---|---|---|")
+	for _, w := range r.whep {
+		per := (mb(w.sample.rssEnd) - mb(r.whepBase)) / float64(w.readers)
+		p("| %d | %.2f %% | %.1f MB (%.1f) | %.2f MB | %.0f | %.0f | %d | %s |", w.readers, w.sample.cpuPct, mb(w.sample.rssEnd), mb(w.sample.rssPeak),
+			per, w.ppsPer, w.bytesPer, w.lost, ms(w.joinMedia))
 	}
 }
