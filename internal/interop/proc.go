@@ -44,6 +44,16 @@ func StartProc(logDir, label, name string, args ...string) (*Proc, error) {
 
 // StartProcEnv is StartProc with env as the whole environment (nil: inherit).
 func StartProcEnv(logDir, label string, env []string, name string, args ...string) (*Proc, error) {
+	return startProc("", logDir, label, env, name, args...)
+}
+
+// StartProcIn is StartProc run in the directory dir (a program that writes
+// files where it runs).
+func StartProcIn(dir, logDir, label, name string, args ...string) (*Proc, error) {
+	return startProc(dir, logDir, label, nil, name, args...)
+}
+
+func startProc(dir, logDir, label string, env []string, name string, args ...string) (*Proc, error) {
 	if label == "" {
 		label = filepath.Base(name)
 	}
@@ -58,6 +68,7 @@ func StartProcEnv(logDir, label string, env []string, name string, args ...strin
 	fmt.Fprintf(f, "# %s %s\n", name, strings.Join(args, " "))
 	p := &Proc{Name: label, LogPath: logPath, logf: f, changed: make(chan struct{}), done: make(chan struct{})}
 	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
 	cmd.Stdout = p
 	cmd.Stderr = p
 	if env != nil {

@@ -59,6 +59,7 @@ func (l batchListener) Accept() (net.Conn, error) {
 type batchConn struct {
 	net.Conn
 	raw syscall.RawConn // for writes that must not wait (inlineWrites); nil: none
+	rw  rawWriter       // on raw, under mu
 
 	mu       sync.Mutex
 	held     *[]byte   // nil while nothing is held
@@ -85,6 +86,9 @@ func newBatchConn(c net.Conn) *batchConn {
 	b := &batchConn{Conn: c}
 	if sc, ok := c.(syscall.Conn); ok && inlineWrites {
 		b.raw, _ = sc.SyscallConn()
+		if b.raw != nil {
+			b.rw.init(b.raw)
+		}
 	}
 	b.timer = time.AfterFunc(time.Hour, b.timedFlush)
 	b.timer.Stop()
@@ -237,7 +241,7 @@ func (b *batchConn) tryWrite(p []byte, timeout time.Duration) (tryResult, error)
 		b.err = err
 		return tryNotWritten, err
 	}
-	n, err := rawWrite(b.raw, p)
+	n, err := b.rw.write(p)
 	if err != nil {
 		b.err = err
 		return tryNotWritten, err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -60,10 +61,11 @@ func (w wire) setUp(i int) bool { return w.channel[i] >= 0 || w.port[i] > 0 }
 //     syscall of its own): inline from the stream's goroutine while the
 //     reader keeps up (deliver), else from the reader's own goroutine
 //     through its queue.
-//   - UDP: the stream's goroutine queues; the reader's goroutine sends a
-//     datagram per packet from the server's RTP socket, with no
-//     allocation and no deadline per packet (gortsplib allocates a buffer
-//     and a closure per packet and reader).
+//   - UDP: from the server's RTP socket, with no allocation and no
+//     deadline per packet (gortsplib allocates a buffer and a closure per
+//     packet and reader). On Linux an access unit goes out in one
+//     sendmmsg(2), inline like TCP (udpsend_linux.go); elsewhere the
+//     reader's goroutine sends a datagram per packet.
 type directOut struct {
 	q         *streaming.Queue
 	wire      wire
@@ -71,6 +73,7 @@ type directOut struct {
 	udp       *udpSocket       // UDP
 	rtcp      *udpSocket       // UDP: the server's RTCP socket, for sender reports
 	addrs     []netip.AddrPort // UDP, by media index
+	dests     []udpDest        // UDP, by media index, for sendmmsg
 	rtcpAddrs []netip.AddrPort // UDP
 	// sent counts, by media index, the packets and payload octets written,
 	// for the sender reports (RFC 3550 6.4.1).
@@ -129,13 +132,27 @@ func (t *directOut) count(ps []*streaming.Packet) {
 // deliver sends ps (an access unit, or one packet) without waiting and
 // returns how many were lost. The caller keeps its references.
 func (t *directOut) deliver(ps []*streaming.Packet) (lost int) {
-	if t.conn == nil || t.conn.raw == nil {
+	if !t.inline() {
 		return t.q.PushAll(ps)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.busy {
 		return t.q.PushAll(ps)
+	}
+	if t.udp != nil {
+		done, err := t.sendUDP(ps, false)
+		if err != nil {
+			t.ss.Close()
+			t.sc.Close()
+			return len(ps) - done
+		}
+		if done == len(ps) {
+			return 0
+		}
+		lost = t.q.PushAll(ps[done:])
+		t.handOver()
+		return lost
 	}
 	bp := batchBufs.Get().(*[]byte)
 	buf := t.frame((*bp)[:0], ps)
@@ -160,6 +177,14 @@ func (t *directOut) deliver(ps []*streaming.Packet) (lost int) {
 	}
 	t.handOver()
 	return lost
+}
+
+// inline reports whether deliver writes itself while the reader keeps up.
+func (t *directOut) inline() bool {
+	if t.udp != nil {
+		return udpInline
+	}
+	return t.conn != nil && t.conn.raw != nil
 }
 
 // handOver gives the output to the writer goroutine: what tryWrite kept,
@@ -290,7 +315,7 @@ func (t *directOut) run() {
 	// The first reports soon after PLAY (a player lines audio up with
 	// video only once it has one per track), then every srPeriod.
 	t.srTimer.Reset(srFirst)
-	if t.conn != nil && t.conn.raw != nil {
+	if t.inline() {
 		t.runInline()
 		return
 	}
@@ -313,16 +338,23 @@ func (t *directOut) run() {
 	}
 }
 
-// runInline is the writer of a TCP reader that deliver writes inline
-// while it keeps up: it sends what the socket did not take and what was
-// queued meanwhile, then hands the output back and waits to be kicked.
+// runInline is the writer of a reader that deliver writes inline while
+// it keeps up: it sends what the socket did not take and what was queued
+// meanwhile, then hands the output back and waits to be kicked.
 func (t *directOut) runInline() {
 	var batch [outBatch]*streaming.Packet
 	for {
-		err := t.conn.flushKept(t.timeout)
+		var err error
+		if t.conn != nil {
+			err = t.conn.flushKept(t.timeout)
+		}
 		if err == nil {
 			if n := t.q.TryPop(batch[:]); n > 0 {
-				err = t.writeTCP(batch[:n])
+				if t.udp != nil {
+					err = t.writeUDP(batch[:n])
+				} else {
+					err = t.writeTCP(batch[:n])
+				}
 				if err == nil {
 					continue
 				}
@@ -386,28 +418,12 @@ func (t *directOut) writeTCP(ps []*streaming.Packet) error {
 // camera on an Ethernet network does not produce) are dropped.
 const maxDatagram = 1500
 
-// writeUDP sends ps (releasing them), a datagram each. A datagram that
-// cannot be sent is lost like on the network; only a closed socket ends
-// the reader.
+// writeUDP sends ps (releasing them), waiting for the socket. A datagram
+// that cannot be sent is lost like on the network; only a closed socket
+// ends the reader.
 func (t *directOut) writeUDP(ps []*streaming.Packet) error {
-	var buf [maxDatagram]byte
-	var err error
+	_, err := t.sendUDP(ps, true)
 	for i, p := range ps {
-		w := p.Marshalled()
-		if err == nil && len(w) >= 12 && len(w) <= len(buf) {
-			n := copy(buf[:], w)
-			binary.BigEndian.PutUint32(buf[8:], t.wire.ssrc[p.MediaIndex])
-			if werr := t.udp.write(buf[:n], t.addrs[p.MediaIndex], t.timeout); werr != nil {
-				t.st.CountDropped(1)
-				if errors.Is(werr, net.ErrClosed) {
-					err = werr
-				}
-			} else {
-				t.count(ps[i : i+1])
-			}
-		} else {
-			t.st.CountDropped(1)
-		}
 		p.Release()
 		ps[i] = nil
 	}
@@ -420,7 +436,9 @@ func (t *directOut) drain() { t.q.Close() }
 // udpSocket is the server's RTP socket, shared by gortsplib (which reads
 // the clients' packets from it) and the UDP readers' writers.
 type udpSocket struct {
-	conn *net.UDPConn
+	conn   *net.UDPConn
+	raw    syscall.RawConn
+	family int // of the socket: AF_INET or AF_INET6 (Linux)
 	// deadline is the write deadline set on the socket (unix nanoseconds).
 	// Writers share it: whoever finds less than its timeout left moves it
 	// to 1.5 × timeout from now, so no writer sets it per packet and a
@@ -455,4 +473,10 @@ func (u *udpSocket) renew(timeout time.Duration, force bool) error {
 		return u.conn.SetWriteDeadline(next)
 	}
 	return nil
+}
+
+func newUDPSocket(c *net.UDPConn) *udpSocket {
+	u := &udpSocket{conn: c, family: socketFamily(c)}
+	u.raw, _ = c.SyscallConn()
+	return u
 }

@@ -12,14 +12,33 @@ import (
 // goroutine per reader and access unit.
 const inlineWrites = true
 
-// rawWrite writes p once without waiting; a full socket buffer writes 0.
-func rawWrite(rc syscall.RawConn, p []byte) (int, error) {
-	var n int
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), p)
-		return true // never wait for the socket here
-	})
+// rawWriter writes through a syscall.RawConn without waiting. Its
+// callback is made once: a closure made per write would be an allocation
+// per access unit and reader. One writer at a time (batchConn.mu).
+type rawWriter struct {
+	rc  syscall.RawConn
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (w *rawWriter) init(rc syscall.RawConn) {
+	w.rc = rc
+	w.fn = w.call
+}
+
+func (w *rawWriter) call(fd uintptr) bool {
+	w.n, w.err = syscall.Write(int(fd), w.p)
+	return true // never wait for the socket here
+}
+
+// write writes p once without waiting; a full socket buffer writes 0.
+func (w *rawWriter) write(p []byte) (int, error) {
+	w.p, w.n, w.err = p, 0, nil
+	err := w.rc.Write(w.fn)
+	n, werr := w.n, w.err
+	w.p = nil
 	if err != nil {
 		return 0, err
 	}

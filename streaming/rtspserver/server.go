@@ -195,9 +195,9 @@ func New(opts Options, paths Paths, az Authorizer) *Server {
 			if u, ok := pc.(*net.UDPConn); ok {
 				switch address {
 				case opts.RTPAddress:
-					s.rtp = &udpSocket{conn: u}
+					s.rtp = newUDPSocket(u)
 				case opts.RTCPAddress:
-					s.rtcp = &udpSocket{conn: u}
+					s.rtcp = newUDPSocket(u)
 				}
 			}
 			return pc, nil
@@ -615,9 +615,11 @@ func (s *Server) directOutFor(ctx *gortsplib.ServerHandlerOnPlayCtx, sd *session
 		out.udp, out.rtcp = s.rtp, s.rtcp
 		out.addrs = make([]netip.AddrPort, len(medias))
 		out.rtcpAddrs = make([]netip.AddrPort, len(medias))
+		out.dests = make([]udpDest, len(medias))
 		for i, port := range out.wire.port {
 			if port > 0 {
 				out.addrs[i] = netip.AddrPortFrom(ip, uint16(port))
+				out.dests[i] = makeUDPDest(s.rtp.family, out.addrs[i])
 			}
 			if p := out.wire.rtcpPort[i]; port > 0 && p > 0 && p < 65536 {
 				out.rtcpAddrs[i] = netip.AddrPortFrom(ip, uint16(p))

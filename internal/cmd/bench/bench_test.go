@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/internal/testcam"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -58,7 +63,7 @@ func TestMedianAndVerdict(t *testing.T) {
 	if m := median([]time.Duration{4 * ms, 1 * ms, 2 * ms, 3 * ms}); m != 2500*time.Microsecond {
 		t.Errorf("even median %v", m)
 	}
-	if median(nil) != 0 {
+	if median[time.Duration](nil) != 0 {
 		t.Error("median of nothing")
 	}
 	if v := verdict(14, 14, "MB"); v != "met" {
@@ -75,7 +80,7 @@ func TestMedianAndVerdict(t *testing.T) {
 func TestReplaceSection(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "B.md")
 	os.WriteFile(f, []byte("# head\n"+beginMarker+"\nold\n"+endMarker+"\ntail\n"), 0o644)
-	if err := replaceSection(f, "new table"); err != nil {
+	if err := replaceSection(f, beginMarker, endMarker, "new table"); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(f)
@@ -83,7 +88,7 @@ func TestReplaceSection(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 	os.WriteFile(f, []byte("no markers"), 0o644)
-	if err := replaceSection(f, "x"); err == nil {
+	if err := replaceSection(f, beginMarker, endMarker, "x"); err == nil {
 		t.Error("a file without markers was accepted")
 	}
 }
@@ -111,6 +116,85 @@ func TestReportMarkdown(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestSwarmReaderCountsAccessUnits plays a simulated camera with the
+// swarm's hand-written reader: it counts one access unit per frame.
+func TestSwarmReaderCountsAccessUnits(t *testing.T) {
+	cam := testcam.New(t, func(c *testcam.Camera) { c.FPS, c.GOP, c.FrameSize = 50, 10, 3000 })
+	ctx, cancel := context.WithCancel(context.Background())
+	var aus atomic.Int64
+	done := make(chan error, 1)
+	go func() { done <- swarmRead(ctx, cam.URL(), &aus) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for aus.Load() < 50 && time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("reader ended: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if aus.Load() < 50 {
+		t.Fatalf("%d access units in 10 s from a 50 fps camera", aus.Load())
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader did not stop with its context")
+	}
+}
+
+func TestSwarmCounts(t *testing.T) {
+	if got := swarmCounts("", 3); len(got) != 3 || got[0] != 0 {
+		t.Fatalf("counts before a report: %v", got)
+	}
+	if got := swarmCounts("swarm 1 2 3\nswarm 4 5 6\nswarm 7 8", 3); got[0] != 4 || got[1] != 5 || got[2] != 6 {
+		t.Fatalf("counts = %v, want the last complete line 4 5 6", got)
+	}
+}
+
+func TestParsePeers(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "mediamtx")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := parsePeers([]string{"mediamtx=" + bin})
+	if err != nil || len(ps) != 1 || ps[0].name != "mediamtx" || ps[0].bin != bin {
+		t.Fatalf("parsePeers = %v, %v", ps, err)
+	}
+	for _, bad := range []string{"mediamtx", "vlc=" + bin, "go2rtc=/nonexistent", "go2rtc=" + filepath.Dir(bin)} {
+		if _, err := parsePeers([]string{bad}); err == nil {
+			t.Errorf("parsePeers(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSlope(t *testing.T) {
+	if s := slope([]float64{1, 2, 3, 4}, []float64{3, 5, 7, 9}); s != 2 {
+		t.Fatalf("slope = %v, want 2", s)
+	}
+	if s := slope([]float64{5}, []float64{1}); s != 0 {
+		t.Fatalf("slope of one point = %v", s)
+	}
+}
+
+func TestCompareMarkdown(t *testing.T) {
+	l := cmpLoad{"tcp", 10}
+	cr := &compareReport{relays: []string{"camgate", "go2rtc"}, versions: map[string]string{"go2rtc": "v"}, loads: []cmpLoad{l}, rounds: 3,
+		got: map[cmpLoad]map[string][]cmpSample{l: {
+			"camgate": {{result: result{cpuPct: 1, readers: 10, keepingUp: 10}}, {result: result{cpuPct: 3, readers: 10, keepingUp: 10}}, {result: result{cpuPct: 2, readers: 10, keepingUp: 10}}},
+			"go2rtc":  {{result: result{cpuPct: 4, readers: 10, keepingUp: 9}}},
+			"floor":   {{result: result{cpuPct: 1}}},
+		}}}
+	var sb strings.Builder
+	cr.markdown(func(f string, a ...any) { fmt.Fprintf(&sb, f+"\n", a...) }, options{window: time.Second})
+	md := sb.String()
+	for _, want := range []string{"| 10 RTSP readers (TCP) | 2.00 % (1.00–3.00 %) | 4.00 % † | 1.00 % | 0.50× | 2.00× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("no %q in\n%s", want, md)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/camgate/camgate/internal/interop"
 )
@@ -33,23 +34,47 @@ import (
 // of the sockets are in the bench process, as ffmpeg readers are outside
 // the agent.
 
-// floorEnv carries "CAMERA_URL SOCKETS DISCARD_ADDR" to the child.
+//
+// Over UDP the floor sends every packet of an access unit as a datagram
+// of its own from one socket to each of N loopback UDP sockets, one
+// sendmmsg(2) per access unit per socket (x/net's WriteBatch), as camgate
+// does for its UDP readers.
+
+// floorEnv carries "CAMERA_URL SOCKETS ADDR [tcp|udp]" to the child: ADDR
+// is the TCP listener to connect to, or the UDP sockets' addresses,
+// separated by commas.
 const floorEnv = "CAMGATE_BENCH_FLOOR"
 
 // runFloorChild is the child's main: it returns only on error or signal.
 func runFloorChild(spec string) error {
 	f := strings.Fields(spec)
-	if len(f) != 3 {
-		return fmt.Errorf("%s: want URL SOCKETS ADDR, got %q", floorEnv, spec)
+	if len(f) == 3 {
+		f = append(f, "tcp")
+	}
+	if len(f) != 4 || (f[3] != "tcp" && f[3] != "udp") {
+		return fmt.Errorf("%s: want URL SOCKETS ADDR tcp|udp, got %q", floorEnv, spec)
 	}
 	n, err := strconv.Atoi(f[1])
 	if err != nil || n < 1 {
 		return fmt.Errorf("%s: bad socket count %q", floorEnv, f[1])
 	}
-	conns := make([]net.Conn, n)
-	for i := range conns {
-		if conns[i], err = net.Dial("tcp", f[2]); err != nil {
+	var conns []net.Conn
+	var send func(au []byte, pkts [][]byte)
+	if f[3] == "udp" {
+		if send, err = floorUDP(f[2], n); err != nil {
 			return err
+		}
+	} else {
+		conns = make([]net.Conn, n)
+		for i := range conns {
+			if conns[i], err = net.Dial("tcp", f[2]); err != nil {
+				return err
+			}
+		}
+		send = func(au []byte, _ [][]byte) {
+			for _, conn := range conns {
+				_, _ = conn.Write(au)
+			}
 		}
 	}
 	u, err := base.ParseURL(f[0])
@@ -70,6 +95,7 @@ func runFloorChild(spec string) error {
 		return err
 	}
 	var au []byte
+	var pkts [][]byte // the datagrams of the access unit, in au (after each 4-byte frame header)
 	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
 		ch := 0
 		for i, m := range desc.Medias {
@@ -88,9 +114,13 @@ func runFloorChild(spec string) error {
 		if !pkt.Marker {
 			return
 		}
-		for _, conn := range conns {
-			_, _ = conn.Write(au)
+		pkts = pkts[:0]
+		for i := 0; i+4 <= len(au); {
+			sz := int(au[i+2])<<8 | int(au[i+3])
+			pkts = append(pkts, au[i+4:i+4+sz])
+			i += 4 + sz
 		}
+		send(au, pkts)
 		au = au[:0]
 	})
 	if _, err := c.Play(nil); err != nil {
@@ -106,6 +136,80 @@ func runFloorChild(spec string) error {
 	case err := <-done:
 		return err
 	}
+}
+
+// floorUDP returns the floor's UDP sender to the comma-separated addrs.
+func floorUDP(addrs string, n int) (func(au []byte, pkts [][]byte), error) {
+	var dsts []*net.UDPAddr
+	for _, a := range strings.Split(addrs, ",") {
+		ua, err := net.ResolveUDPAddr("udp4", a)
+		if err != nil {
+			return nil, err
+		}
+		dsts = append(dsts, ua)
+	}
+	if len(dsts) != n {
+		return nil, fmt.Errorf("%s: %d sockets but %d addresses", floorEnv, n, len(dsts))
+	}
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	pc := ipv4.NewPacketConn(uc)
+	var all []ipv4.Message // reused, with a one-buffer slice each
+	return func(_ []byte, pkts [][]byte) {
+		for len(all) < len(pkts) {
+			all = append(all, ipv4.Message{Buffers: make([][]byte, 1)})
+		}
+		for _, dst := range dsts {
+			msgs := all[:len(pkts)]
+			for i, p := range pkts {
+				msgs[i].Buffers[0], msgs[i].Addr = p, dst
+			}
+			for len(msgs) > 0 {
+				k, err := pc.WriteBatch(msgs, 0)
+				if err != nil {
+					break
+				}
+				msgs = msgs[k:]
+			}
+		}
+	}, nil
+}
+
+// floorMode is the floor over tcp or udp.
+func (b *bench) floorMode(ctx context.Context, camURL string, n int, mode string) (result, error) {
+	if mode == "tcp" {
+		return b.floor(ctx, camURL, n)
+	}
+	var wg sync.WaitGroup
+	var addrs []string
+	var socks []*net.UDPConn
+	defer func() {
+		for _, s := range socks {
+			s.Close()
+		}
+		wg.Wait()
+	}()
+	for range n {
+		s, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return result{}, err
+		}
+		socks = append(socks, s)
+		addrs = append(addrs, s.LocalAddr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				if _, err := s.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return b.runFloor(ctx, fmt.Sprintf("%s %d %s udp", camURL, n, strings.Join(addrs, ",")), fmt.Sprintf("floor-udp%02d", n), n)
 }
 
 // floor runs the floor for n sockets against camURL over one window and
@@ -145,12 +249,17 @@ func (b *bench) floor(ctx context.Context, camURL string, n int) (result, error)
 			}()
 		}
 	}()
+	return b.runFloor(ctx, fmt.Sprintf("%s %d %s tcp", camURL, n, ln.Addr()), fmt.Sprintf("floor%02d", n), n)
+}
+
+// runFloor runs the floor child with spec over one window.
+func (b *bench) runFloor(ctx context.Context, spec, label string, n int) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
-	env := append(os.Environ(), fmt.Sprintf("%s=%s %d %s", floorEnv, camURL, n, ln.Addr()))
-	p, err := interop.StartProcEnv(b.dir, fmt.Sprintf("floor%02d", n), env, self)
+	env := append(os.Environ(), floorEnv+"="+spec)
+	p, err := interop.StartProcEnv(b.dir, label, env, self)
 	if err != nil {
 		return result{}, err
 	}

@@ -38,30 +38,50 @@ import (
 )
 
 type options struct {
-	window    time.Duration
-	warmup    time.Duration
-	settle    time.Duration
-	readers   []int
-	idlePaths int
-	multiCams int
-	multiRdrs int
-	joins     int
-	colds     int
-	bin       string
-	clip      string
-	md        string
-	out       string
-	timeout   time.Duration
-	logLevel  string
-	pprof     string
-	record    []int // cameras recorded at once, per recording scenario
-	onlyRec   bool
-	whep      []int // WebRTC reader counts, ascending
-	only      string
-	floor     bool
+	window       time.Duration
+	warmup       time.Duration
+	settle       time.Duration
+	readers      []int
+	idlePaths    int
+	multiCams    int
+	multiRdrs    int
+	joins        int
+	colds        int
+	bin          string
+	clip         string
+	md           string
+	out          string
+	timeout      time.Duration
+	logLevel     string
+	pprof        string
+	record       []int // cameras recorded at once, per recording scenario
+	onlyRec      bool
+	whep         []int // WebRTC reader counts, ascending
+	only         string
+	floor        bool
+	peers        []peer // -peer: relays to run side by side with camgate
+	rounds       int    // side-by-side rounds
+	cmpTCP       []int  // side-by-side loads
+	cmpUDP       []int
+	cmpWHEP      []int
+	curveReaders []int // cost curves: readers of one camera
+	curveCams    []int // cost curves: cameras with a reader each
 }
 
+// peerFlags collects repeated -peer values.
+type peerFlags []string
+
+func (p *peerFlags) String() string     { return strings.Join(*p, " ") }
+func (p *peerFlags) Set(v string) error { *p = append(*p, v); return nil }
+
 func main() {
+	if spec := os.Getenv(swarmEnv); spec != "" {
+		if err := runSwarmChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bench swarm:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if spec := os.Getenv(floorEnv); spec != "" {
 		if err := runFloorChild(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "bench floor:", err)
@@ -108,8 +128,16 @@ func parseFlags(args []string) (options, error) {
 	record := fs.String("record", "1,16", "cameras recorded at once, per recording scenario (\"\": skip); the 1-camera one also times playback")
 	fs.BoolVar(&o.onlyRec, "record-only", false, "run the recording scenarios only (same as -only record)")
 	fs.BoolVar(&o.floor, "floor", true, "after each TCP fan-out window, measure the floor: a bare process writing the same access units to as many sockets")
-	fs.StringVar(&o.only, "only", "", "run one scenario only: idle, idle-paths, fanout, multi, whep or record")
+	fs.StringVar(&o.only, "only", "", "run one scenario only: idle, idle-paths, fanout, multi, whep, record, compare or curves")
 	whep := fs.String("whep", "1,10,50", "WebRTC reader counts for the WHEP fan-out scenario, ascending (\"\": skip)")
+	var peers peerFlags
+	fs.Var(&peers, "peer", "NAME=PATH: run the side-by-side scenario against this relay too (mediamtx or go2rtc; repeat for both); the harness writes its config, never fetches it")
+	fs.IntVar(&o.rounds, "rounds", 3, "side-by-side rounds (each runs every load on every relay)")
+	cmpTCP := fs.String("compare-tcp", "1,10,50", "side by side: RTSP readers over TCP, ascending")
+	cmpUDP := fs.String("compare-udp", "10", "side by side: RTSP readers over UDP, ascending (relays without UDP are skipped)")
+	cmpWHEP := fs.String("compare-whep", "1,10,25,50", "side by side: WebRTC readers, ascending")
+	curveReaders := fs.String("curve-readers", "1,25,50,100,150,200", "cost curves: swarm readers of one camera, ascending (\"\": skip)")
+	curveCams := fs.String("curve-cameras", "1,4,16,32,64", "cost curves: cameras with one swarm reader each, ascending (\"\": skip)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -122,6 +150,27 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.record, err = counts("-record", *record, false); err != nil {
 		return o, err
+	}
+	if o.cmpTCP, err = counts("-compare-tcp", *cmpTCP, true); err != nil {
+		return o, err
+	}
+	if o.cmpUDP, err = counts("-compare-udp", *cmpUDP, true); err != nil {
+		return o, err
+	}
+	if o.cmpWHEP, err = counts("-compare-whep", *cmpWHEP, true); err != nil {
+		return o, err
+	}
+	if o.curveReaders, err = counts("-curve-readers", *curveReaders, true); err != nil {
+		return o, err
+	}
+	if o.curveCams, err = counts("-curve-cameras", *curveCams, true); err != nil {
+		return o, err
+	}
+	if o.peers, err = parsePeers(peers); err != nil {
+		return o, err
+	}
+	if o.rounds < 1 {
+		return o, errors.New("-rounds must be at least 1")
 	}
 	c, r, ok := strings.Cut(*multi, "x")
 	var err1, err2 error
@@ -246,6 +295,16 @@ func (b *bench) run(ctx context.Context) error {
 		{"multi", "many cameras", b.manyCameras},
 		{"whep", "WebRTC readers", b.webrtcReaders},
 		{"record", "recording", b.recording},
+		{"compare", "side by side", b.compare},
+		{"curves", "cost curves", b.curves},
+	}
+	if len(b.o.peers) == 0 {
+		// Side by side and the curves only when asked (-peer, or
+		// -only): they run every load again per relay.
+		steps = steps[:len(steps)-2]
+		if b.o.only == "compare" || b.o.only == "curves" {
+			steps = append(steps, step{"compare", "side by side", b.compare}, step{"curves", "cost curves", b.curves})
+		}
 	}
 	if b.o.onlyRec {
 		b.o.only = "record"
@@ -267,17 +326,29 @@ func (b *bench) run(ctx context.Context) error {
 		b.stopAll()
 	}
 	b.report.took = time.Since(b.report.start)
-	md := b.report.markdown(b.o)
-	fmt.Println(md)
-	switch {
-	case b.o.md != "" && b.o.only != "":
-		// One scenario's table would replace the whole run section.
-		b.logf("-only %s: %s left as it is (the report is above)", b.o.only, b.o.md)
-	case b.o.md != "":
-		if err = replaceSection(b.o.md, md); err != nil {
-			return err
+	if b.o.only != "compare" && b.o.only != "curves" {
+		md := b.report.markdown(b.o)
+		fmt.Println(md)
+		switch {
+		case b.o.md != "" && b.o.only != "":
+			// One scenario's table would replace the whole run section.
+			b.logf("-only %s: %s left as it is (the report is above)", b.o.only, b.o.md)
+		case b.o.md != "":
+			if err = replaceSection(b.o.md, beginMarker, endMarker, md); err != nil {
+				return err
+			}
+			b.logf("wrote %s", b.o.md)
 		}
-		b.logf("wrote %s", b.o.md)
+	}
+	if b.report.compare != nil || len(b.report.curves) > 0 {
+		md := b.report.compareMarkdown(b.o)
+		fmt.Println(md)
+		if b.o.md != "" {
+			if err = replaceSection(b.o.md, compareBegin, compareEnd, md); err != nil {
+				return err
+			}
+			b.logf("wrote the side-by-side section of %s", b.o.md)
+		}
 	}
 	return nil
 }

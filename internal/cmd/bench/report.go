@@ -33,6 +33,8 @@ type report struct {
 	whep      []whepResult
 	whepBase  uint64 // RSS of the WebRTC scenario's agent before its first reader
 	rec       []recordResult
+	compare   *compareReport // the side-by-side run, if any
+	curves    []curveSet
 	playback  *playbackResult
 
 	coldDirect, coldAgent []time.Duration
@@ -40,15 +42,19 @@ type report struct {
 }
 
 const (
-	beginMarker = "<!-- bench:begin -->"
-	endMarker   = "<!-- bench:end -->"
+	beginMarker  = "<!-- bench:begin -->"
+	endMarker    = "<!-- bench:end -->"
+	compareBegin = "<!-- compare:begin -->"
+	compareEnd   = "<!-- compare:end -->"
 )
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
+// median is the middle value of vs (the mean of the middle two for an
+// even count); 0 for none.
+func median[T ~int64 | ~float64](vs []T) T {
+	if len(vs) == 0 {
 		return 0
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(vs)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]
@@ -198,7 +204,7 @@ func (r *report) markdown(o options) string {
 }
 
 // replaceSection puts md between the bench markers of file.
-func replaceSection(file, md string) error {
+func replaceSection(file, beginMarker, endMarker, md string) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -230,4 +236,24 @@ func (r *report) whepMarkdown(p func(string, ...any)) {
 		p("| %d | %.2f %% | %.1f MB (%.1f) | %.2f MB | %.0f | %.0f | %d | %s |", w.readers, w.sample.cpuPct, mb(w.sample.rssEnd), mb(w.sample.rssPeak),
 			per, w.ppsPer, w.bytesPer, w.lost, ms(w.joinMedia))
 	}
+}
+
+// compareMarkdown renders the side-by-side section: the side-by-side
+// tables and the cost curves.
+func (r *report) compareMarkdown(o options) string {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
+	p("Run of %s on %s; `%s` (took %s), source tree %s.", r.start.UTC().Format("2006-01-02 15:04 MST"), r.machine,
+		r.command, r.took.Round(time.Second), r.commit)
+	if r.compare != nil {
+		p("")
+		p("### Side by side, %d rounds", r.compare.rounds)
+		p("")
+		r.compare.markdown(p, o)
+	}
+	if len(r.curves) > 0 {
+		p("")
+		r.curvesMarkdown(p, o)
+	}
+	return w.String()
 }

@@ -184,8 +184,13 @@ type reader struct{ *interop.Proc }
 var progFrameRE = regexp.MustCompile(`(?m)^frame=(\d+)$`)
 
 func (b *bench) startReader(url, label string) (*reader, error) {
+	return b.startReaderT(url, label, "tcp")
+}
+
+// startReaderT is startReader over transport (tcp or udp).
+func (b *bench) startReaderT(url, label, transport string) (*reader, error) {
 	p, err := interop.StartProc(b.dir, label, "ffmpeg", "-nostdin", "-v", "error",
-		"-rtsp_transport", "tcp", "-i", url, "-c", "copy", "-f", "null", "-",
+		"-rtsp_transport", transport, "-i", url, "-c", "copy", "-f", "null", "-",
 		"-progress", "pipe:1", "-stats_period", strconv.FormatFloat(progressPeriod.Seconds(), 'f', -1, 64))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,5 @@
+//go:build !race
+
+package rtspserver
+
+const raceOn = false
