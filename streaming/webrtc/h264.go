@@ -19,6 +19,8 @@ import (
 //     where ceil(NAL/1 198) are enough. The bytes of a fragment that do not
 //     fill a packet wait for the next fragment of the same NAL unit, which
 //     follows within the same burst;
+//   - access unit delimiters and filler data in packets of their own are
+//     left out;
 //   - nothing is sent before the first IDR;
 //   - sequence numbers are renumbered (inserted and split packets), keeping
 //     the gaps of lost input packets so the receiver still sees the loss.
@@ -67,6 +69,8 @@ const (
 	nalIDR  = 5
 	nalSPS  = 7
 	nalPPS  = 8
+	nalAUD  = 9
+	nalFill = 12
 	nalSTAP = 24
 	nalFUA  = 28
 )
@@ -129,6 +133,14 @@ func (h *h264Passthrough) process(pkt *rtp.Packet, _ ref, write func(*rtp.Packet
 		idr = p[1]&0x80 != 0 && p[1]&0x1f == nalIDR
 	case 25, 26, 27, 29: // STAP-B, MTAP16/24, FU-B: interleaved mode, refused at negotiation
 		return nil
+	case nalAUD, nalFill:
+		// A packet of its own for an access unit delimiter (GStreamer
+		// and many cameras send one ahead of every frame) or filler:
+		// browsers need neither, and each would be a packet per frame
+		// and reader. Renumbering leaves no gap.
+		if !pkt.Marker {
+			return nil
+		}
 	}
 
 	if !h.started {

@@ -106,6 +106,55 @@ func TestH264PassthroughRoundTrip(t *testing.T) {
 	}
 }
 
+// TestH264PassthroughDropsDelimiters: a camera that sends an access unit
+// delimiter in a packet of its own ahead of every frame (GStreamer's
+// payloader does) costs no packet for it: the frames decode the same and
+// the sequence numbers run on without a gap.
+func TestH264PassthroughDropsDelimiters(t *testing.T) {
+	aud := []byte{0x09, 0xf0}
+	frames := [][][]byte{{spsBaseline, testPPS, randomNALU(5, 5000)}, {randomNALU(1, 900)}, {randomNALU(1, 3000)}}
+	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: maxPayload}
+	if err := enc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	h := newH264Passthrough(spsBaseline, testPPS, true)
+	out := &collect{t: t}
+	seq := uint16(100)
+	in := 0
+	for i, au := range frames {
+		pkts, err := enc.Encode(au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append([]*rtp.Packet{{Header: rtp.Header{Version: 2, PayloadType: 96}, Payload: aud}}, pkts...)
+		for _, p := range pkts {
+			p.Timestamp, p.SequenceNumber = uint32(i*3600), seq
+			seq++
+			in++
+			if err := h.process(p, nil, out.write); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, p := range out.pkts {
+		if p.Payload[0]&0x1f == nalAUD {
+			t.Fatalf("packet %d is an access unit delimiter", i)
+		}
+	}
+	if len(out.pkts) != in-len(frames) {
+		t.Fatalf("%d packets out of %d in (%d delimiters)", len(out.pkts), in, len(frames))
+	}
+	got := decodeAUs(t, out.pkts) // fails on a sequence gap
+	if len(got) != len(frames) {
+		t.Fatalf("%d access units, want %d", len(got), len(frames))
+	}
+	for i := range frames {
+		if !slices.EqualFunc(got[i], frames[i], bytes.Equal) {
+			t.Errorf("access unit %d differs", i)
+		}
+	}
+}
+
 // TestH264PassthroughLargeParameterSets: parameter sets inserted ahead of
 // an IDR never make a packet over maxPayload: one STAP-A when both fit,
 // else each alone, cut in FU-A fragments when one alone is too big.

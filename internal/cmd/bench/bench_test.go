@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,7 +128,7 @@ func TestSwarmReaderCountsAccessUnits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var aus atomic.Int64
 	done := make(chan error, 1)
-	go func() { done <- swarmRead(ctx, cam.URL(), &aus) }()
+	go func() { done <- swarmRead(ctx, net.IPv4(127, 0, 0, 2), cam.URL(), &aus) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for aus.Load() < 50 && time.Now().Before(deadline) {
 		select {

@@ -122,7 +122,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.clip, "clip", "", "H.264 MP4 clip for the camera (default: generate with ffmpeg)")
 	fs.StringVar(&o.md, "md", "", "Markdown file whose bench section (between the bench markers) is replaced by the report")
 	fs.StringVar(&o.out, "out", "", "directory for process logs (default: a temp dir, removed on success)")
-	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
+	fs.DurationVar(&o.timeout, "timeout", time.Hour, "hard limit for the whole run (a side-by-side run of 3 rounds takes about 30 min)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "agent.logLevel during the run")
 	fs.StringVar(&o.pprof, "pprof", "", "directory: turn agent.pprof on and save CPU and heap profiles taken after the largest 1-camera window")
 	record := fs.String("record", "1,16", "cameras recorded at once, per recording scenario (\"\": skip); the 1-camera one also times playback")
@@ -321,6 +321,12 @@ func (b *bench) run(ctx context.Context) error {
 			return fmt.Errorf("stopped before %q: %w", s.name, err)
 		}
 		if err = s.fn(ctx); err != nil {
+			if b.report.compare != nil || len(b.report.curves) > 0 {
+				// What the side by side or the curves measured so far
+				// is printed, not lost (nothing is written to -md).
+				b.report.took = time.Since(b.report.start)
+				fmt.Println(b.report.compareMarkdown(b.o))
+			}
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		b.stopAll()

@@ -52,7 +52,12 @@ func runSwarmChild(spec string) error {
 	defer cancel()
 	for i := range counts {
 		go func() {
-			if err := swarmRead(ctx, urls[i%len(urls)], &counts[i]); err != nil && ctx.Err() == nil {
+			// Viewers on a LAN come from many hosts: 64 readers per
+			// loopback source address keep each relay's per-address
+			// limits (camgate's rtsp.maxConnectionsPerIP) out of the
+			// curve.
+			src := net.IPv4(127, 0, byte(1+i/64/250), byte(1+i/64%250))
+			if err := swarmRead(ctx, src, urls[i%len(urls)], &counts[i]); err != nil && ctx.Err() == nil {
 				fmt.Fprintf(os.Stderr, "reader %d: %v\n", i, err)
 			}
 		}()
@@ -76,14 +81,18 @@ func runSwarmChild(spec string) error {
 	}
 }
 
-// swarmRead plays the first video media of rawURL over TCP and counts its
-// access units into aus until ctx ends or the connection fails.
-func swarmRead(ctx context.Context, rawURL string, aus *atomic.Int64) error {
+// swarmRead plays the first video media of rawURL over TCP from the
+// address src (nil: any) and counts its access units into aus until ctx
+// ends or the connection fails.
+func swarmRead(ctx context.Context, src net.IP, rawURL string, aus *atomic.Int64) error {
 	u, err := base.ParseURL(rawURL)
 	if err != nil {
 		return err
 	}
 	var d net.Dialer
+	if src != nil {
+		d.LocalAddr = &net.TCPAddr{IP: src}
+	}
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return err
