@@ -226,7 +226,7 @@ func (r *report) whepMarkdown(p func(string, ...any)) {
 	}
 	p("")
 	p("WebRTC readers: pion WHEP clients on loopback (UDP, default interceptors: NACK and RTCP")
-	p("reports), offering four H.264 profiles and Opus, counting packets and decoding nothing; same")
+	p("reports), offering four H.264 profiles, Opus and G.711, counting packets and decoding nothing; same")
 	p("camera and window. Packets and bytes are the video RTP payloads the readers received.")
 	p("")
 	p("| WebRTC readers | agent CPU | RSS end (peak) | RSS per reader | packets/s per reader | bytes per packet | lost | first packet (median of the new readers) |")
