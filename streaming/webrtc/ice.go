@@ -49,6 +49,7 @@ type iceStack struct {
 	iceServers []pwebrtc.ICEServer
 
 	udpConn net.PacketConn
+	batch   *batchConn      // udpConn, with writes batched per peer
 	tcpLn   *guard.Listener // nil unless ICETCPMuxAddress is set
 
 	mu     sync.Mutex
@@ -189,7 +190,14 @@ func newICEStack(o *Options, log zerolog.Logger) (_ *iceStack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen ice udp %s: %w", o.ICEUDPMuxAddress, err)
 	}
-	la := s.udpConn.LocalAddr().(*net.UDPAddr)
+	uc, ok := s.udpConn.(*net.UDPConn)
+	if !ok {
+		return nil, fmt.Errorf("listen ice udp %s: not a UDP socket", o.ICEUDPMuxAddress)
+	}
+	if s.batch, err = newBatchConn(uc); err != nil {
+		return nil, fmt.Errorf("ice udp socket: %w", err)
+	}
+	la := uc.LocalAddr().(*net.UDPAddr)
 	pol := &candidatePolicy{
 		fromInterfaces: o.IPsFromInterfaces,
 		only:           o.IPsFromInterfacesList,
@@ -293,7 +301,7 @@ func newICEStack(o *Options, log zerolog.Logger) (_ *iceStack, err error) {
 			return fmt.Errorf("configure rtcp reports: %w", err)
 		}
 		s.udpMux = &hostUDPMux{
-			UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.udpConn, Logger: lf.NewLogger("udpmux")}),
+			UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.batch.packetConn(), Logger: lf.NewLogger("udpmux")}),
 			addrs:         pol.hostAddrs,
 		}
 		se.SetICEUDPMux(s.udpMux)

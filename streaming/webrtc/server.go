@@ -436,6 +436,7 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 		lease:     lease,
 		strm:      strm,
 		q:         streaming.NewQueue(s.o.WriteQueueSize),
+		held:      make([]*streaming.Packet, 0, maxHeld),
 		pc:        pc,
 		video:     video,
 		audio:     audio,
@@ -485,6 +486,7 @@ func (s *Server) newSession(r *http.Request, name string, lease *streaming.Lease
 			}
 		}
 	}
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(ss.setPeer)
 	pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
 		ss.log.Debug().Str("state", st.String()).Msg("peer connection state")
 		switch st {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,16 @@ type session struct {
 	vtrack, atrack *pwebrtc.TrackLocalStaticRTP
 	rp             videoWriter // nil: video passed through unchanged
 
+	// held: the video packets of the access unit being received, on the
+	// stream's goroutine (WritePacket) until the session is detached.
+	held []*streaming.Packet
+
 	remoteUfrag string
+
+	// peer is the address the session's media goes to, when that is a
+	// UDP candidate of the ICE mux: its datagrams are held while an
+	// access unit is written and sent together (batchConn).
+	peer atomic.Pointer[netip.AddrPort]
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -49,17 +59,66 @@ type session struct {
 	sent   atomic.Uint64
 }
 
+// maxHeld bounds the video packets a session holds for one access unit.
+const maxHeld = 64
+
 // WritePacket implements streaming.Reader: it only queues, never blocks.
+//
+// Video packets are held until the last packet of their access unit (RTP
+// marker bit, or a new timestamp when a camera sets no marker) and queued
+// together: the session's goroutine then wakes once per access unit, not
+// per packet, and its datagrams leave in one system call (batchConn). A
+// player cannot show a frame before its last packet, so holding the others
+// adds no latency.
 func (s *session) WritePacket(p *streaming.Packet) bool {
-	if (s.video != nil && p.Media == s.video.media && p.Format == s.video.format) ||
-		(s.audio != nil && p.Media == s.audio.media && p.Format == s.audio.format) {
-		if !s.q.Push(p) {
-			return false
+	switch {
+	case s.video != nil && p.Media == s.video.media && p.Format == s.video.format:
+		if !p.RTP.Marker {
+			if n := len(s.held); n == maxHeld || (n > 0 && s.held[0].RTP.Timestamp != p.RTP.Timestamp) {
+				s.pushHeld()
+			}
+			p.Retain()
+			s.held = append(s.held, p)
+			return true
 		}
-		s.queued.Add(1)
-		return true
+		if len(s.held) > 0 {
+			p.Retain()
+			s.held = append(s.held, p)
+			s.pushHeld()
+			return true
+		}
+	case s.audio != nil && p.Media == s.audio.media && p.Format == s.audio.format:
+		if len(s.held) > 0 {
+			s.pushHeld()
+		}
+	default:
+		return true // not a track this peer plays
 	}
-	return true // not a track this peer plays
+	if !s.q.Push(p) {
+		return false
+	}
+	s.queued.Add(1)
+	return true
+}
+
+// pushHeld queues the held packets; those the queue drops are counted on
+// the stream, as WritePacket already took them.
+func (s *session) pushHeld() {
+	dropped := s.q.PushAll(s.held)
+	s.queued.Add(uint64(len(s.held) - dropped))
+	if dropped > 0 {
+		s.strm.CountDropped(uint64(dropped))
+	}
+	s.releaseHeld()
+}
+
+// releaseHeld drops the session's references to the held packets.
+func (s *session) releaseHeld() {
+	for _, p := range s.held {
+		p.Release()
+	}
+	clear(s.held)
+	s.held = s.held[:0]
 }
 
 // Close implements streaming.Reader: the stream ended.
@@ -139,11 +198,16 @@ func (s *session) run() {
 		}
 	}
 	buf := make([]*streaming.Packet, 64)
+	batch := s.srv.ice.batch
 	for {
 		n, err := s.q.Pop(s.ctx, buf)
 		if err != nil {
 			s.stop(err)
 			return
+		}
+		peer := s.peer.Load()
+		if peer != nil {
+			batch.hold(*peer)
 		}
 		for i, p := range buf[:n] {
 			if err == nil {
@@ -151,6 +215,9 @@ func (s *session) run() {
 			}
 			p.Release()
 			buf[i] = nil
+		}
+		if peer != nil {
+			batch.release(*peer)
 		}
 		if err != nil {
 			s.stop(err)
@@ -185,6 +252,7 @@ func (s *session) teardown() {
 	s.stop(s.ctx.Err()) // the server's context may have ended first
 	s.givePendingBack()
 	s.strm.RemoveReader(s)
+	s.releaseHeld() // the stream no longer calls WritePacket
 	s.q.Close()
 	if s.rp != nil {
 		s.rp.releaseAll()
@@ -192,6 +260,9 @@ func (s *session) teardown() {
 	s.lease.Release()
 	if err := s.pc.Close(); err != nil {
 		s.log.Debug().Err(err).Msg("close peer connection")
+	}
+	if peer := s.peer.Swap(nil); peer != nil {
+		s.srv.ice.batch.forget(*peer)
 	}
 	s.drains.Wait()
 	s.srv.remove(s)
@@ -232,4 +303,27 @@ func newVideoWriter(tp *trackPlan) (videoWriter, error) {
 		return newH265Repacketizer(f)
 	}
 	return nil, nil
+}
+
+// setPeer follows the selected candidate pair: media to a UDP host
+// candidate goes through the ICE mux's socket and is batched; any other
+// (TCP, relayed) is not.
+func (s *session) setPeer(pair *pwebrtc.ICECandidatePair) {
+	var next *netip.AddrPort
+	if pair != nil && pair.Local != nil && pair.Remote != nil &&
+		pair.Local.Typ == pwebrtc.ICECandidateTypeHost && pair.Local.Protocol == pwebrtc.ICEProtocolUDP {
+		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
+			ap := netip.AddrPortFrom(ip, pair.Remote.Port)
+			next = &ap
+		}
+	}
+	if prev := s.peer.Swap(next); prev != nil && (next == nil || *prev != *next) {
+		s.srv.ice.batch.forget(*prev)
+	}
+	if s.ctx.Err() != nil {
+		// Ended meanwhile: teardown may have looked before the swap.
+		if p := s.peer.Swap(nil); p != nil {
+			s.srv.ice.batch.forget(*p)
+		}
+	}
 }

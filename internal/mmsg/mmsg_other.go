@@ -1,0 +1,6 @@
+//go:build !linux
+
+package mmsg
+
+// Supported: this OS has no sendmmsg.
+const Supported = false

@@ -1,0 +1,233 @@
+//go:build linux
+
+package webrtc
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/camgate/camgate/streaming"
+)
+
+// listenUDP returns a loopback UDP socket closed with the test.
+func listenUDP(t *testing.T, network, addr string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		t.Skipf("listen %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// pending returns a datagram waiting on c, if one is. Loopback delivers
+// inside the sender's system call, so a datagram sent is already there.
+// (A read with a past deadline would not even look: Go fails it first.)
+func pending(t *testing.T, c *net.UDPConn) ([]byte, bool) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	var n int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if errors.Is(rerr, unix.EAGAIN) {
+		return nil, false
+	}
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return buf[:n], true
+}
+
+func TestBatchConnHoldsUntilRelease(t *testing.T) {
+	for _, tc := range []struct{ name, network, local, peer string }{
+		{"ipv4", "udp4", "127.0.0.1:0", "127.0.0.1:0"},
+		// A dual-stack socket reads IPv4 peers as ::ffff:a.b.c.d; the
+		// session names them as the candidate does.
+		{"dual-stack", "udp", "[::]:0", "127.0.0.1:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.network == "udp" && !inLoopbackNamespace(t) {
+				return
+			}
+			sock := listenUDP(t, tc.network, tc.local)
+			bc, err := newBatchConn(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer := listenUDP(t, "udp4", tc.peer)
+			pa := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+			wireAddr := pa
+			if tc.network == "udp" {
+				wireAddr = netip.AddrPortFrom(netip.AddrFrom16(pa.Addr().As16()), pa.Port())
+			}
+			other := listenUDP(t, "udp4", "127.0.0.1:0")
+
+			bc.hold(pa)
+			bc.hold(pa) // holds nest
+			var sent [][]byte
+			for i := range 10 {
+				d := bytes.Repeat([]byte{byte(i)}, 100+i*100)
+				sent = append(sent, d)
+				if n, err := bc.WriteToAddrPort(d, wireAddr); err != nil || n != len(d) {
+					t.Fatalf("write %d = %d, %v", i, n, err)
+				}
+			}
+			// Another peer is not held: its datagram goes at once.
+			if _, err := bc.WriteToAddrPort([]byte("now"), other.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := pending(t, other); !ok || string(got) != "now" {
+				t.Fatalf("unheld peer got %q, %v", got, ok)
+			}
+			if _, ok := pending(t, peer); ok {
+				t.Fatal("a held datagram went out before release")
+			}
+			bc.release(pa)
+			if _, ok := pending(t, peer); ok {
+				t.Fatal("a datagram went out while one hold remained")
+			}
+			bc.release(pa)
+			for i, want := range sent {
+				got, ok := pending(t, peer)
+				if !ok {
+					t.Fatalf("datagram %d missing after release", i)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("datagram %d: %d bytes of %d, want %d of %d (order or content)", i, len(got), got[0], len(want), want[0])
+				}
+			}
+			if s, b := bc.sends.Load(), bc.batched.Load(); s != 1 || b != 10 {
+				t.Errorf("sendmmsg calls %d carrying %d datagrams, want 1 and 10", s, b)
+			}
+			// Unheld again: written at once.
+			if _, err := bc.WriteToAddrPort([]byte("after"), wireAddr); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := pending(t, peer); !ok || string(got) != "after" {
+				t.Fatalf("after release got %q, %v", got, ok)
+			}
+			// forget sends what is held and drops the queue.
+			bc.hold(pa)
+			if _, err := bc.WriteToAddrPort([]byte("last"), wireAddr); err != nil {
+				t.Fatal(err)
+			}
+			bc.forget(pa)
+			if got, ok := pending(t, peer); !ok || string(got) != "last" {
+				t.Fatalf("after forget got %q, %v", got, ok)
+			}
+			if n := bc.heldCount(); n != 0 {
+				t.Errorf("%d queues after forget", n)
+			}
+		})
+	}
+}
+
+func TestBatchConnFlushesAtBounds(t *testing.T) {
+	bc, err := newBatchConn(listenUDP(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := listenUDP(t, "udp4", "127.0.0.1:0")
+	if err := peer.SetReadBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	pa := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	bc.hold(pa)
+	d := make([]byte, 200)
+	for range batchMaxDatagrams {
+		if _, err := bc.WriteToAddrPort(d, pa); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The bound sent the batch without waiting for the release.
+	for i := range batchMaxDatagrams {
+		if _, ok := pending(t, peer); !ok {
+			t.Fatalf("held past the bound: datagram %d missing", i)
+		}
+	}
+	bc.release(pa)
+	if s := bc.sends.Load(); s != 1 {
+		t.Errorf("sendmmsg calls = %d, want 1", s)
+	}
+}
+
+func TestBatchConnDoesNotAllocate(t *testing.T) {
+	if raceOn {
+		t.Skip("the race detector allocates")
+	}
+	bc, err := newBatchConn(listenUDP(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := listenUDP(t, "udp4", "127.0.0.1:0")
+	if err := peer.SetReadBuffer(4 << 20); err != nil {
+		t.Fatal(err)
+	}
+	pa := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	d := make([]byte, 1200)
+	au := func() {
+		bc.hold(pa)
+		for range 9 {
+			_, _ = bc.WriteToAddrPort(d, pa)
+		}
+		bc.release(pa)
+	}
+	au() // the queue's buffers grow once
+	buf := make([]byte, 2048)
+	allocs := testing.AllocsPerRun(50, func() {
+		au()
+		for range 9 {
+			_, _, _ = peer.ReadFromUDPAddrPort(buf)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per access unit, want 0", allocs)
+	}
+}
+
+// A playing session's media leaves in batches, and its queue goes with it.
+func TestWHEPSendsAccessUnitsInBatches(t *testing.T) {
+	m := newManager(t, map[string]streaming.PathConfig{"cam": {Source: streaming.SourcePublisher}})
+	publish(t, m, "cam", spsBaseline, true)
+	srv := startServer(t, Options{Paths: m, Lister: m})
+
+	c := newClient(t, loopbackAPI(t, false))
+	c.post(srv.base, "cam")
+	if c.status != http.StatusCreated {
+		t.Fatalf("POST = %d %s", c.status, c.body)
+	}
+	waitFor(t, "two keyframes' worth of video", 10*time.Second, func() bool { return c.video.Load() >= 60 })
+	bc := srv.ice.batch
+	if s, b := bc.sends.Load(), bc.batched.Load(); s == 0 || b <= s {
+		t.Errorf("sendmmsg calls %d carrying %d datagrams: want batches of more than one (keyframes are 4+ packets)", s, b)
+	}
+	if n := bc.heldCount(); n != 1 {
+		t.Errorf("%d peer queues while one session plays, want 1", n)
+	}
+	res, _ := doRequest(t, http.MethodDelete, srv.base+c.loc, "", "")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE = %d", res.StatusCode)
+	}
+	if n := bc.heldCount(); n != 0 {
+		t.Errorf("%d peer queues after DELETE, want 0", n)
+	}
+	if d := bc.dropped.Load(); d != 0 {
+		t.Errorf("%d datagrams dropped on loopback", d)
+	}
+}
