@@ -25,6 +25,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.48.0
+	golang.org/x/image v0.48.0
 	golang.org/x/net v0.50.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.50.0

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -196,6 +200,78 @@ func TestCompareMarkdown(t *testing.T) {
 	for _, want := range []string{"| 10 RTSP readers (TCP) | 2.00 % (1.00–3.00 %) | 4.00 % † | 1.00 % | 0.50× | 2.00× |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("no %q in\n%s", want, md)
+		}
+	}
+}
+
+func TestCurvesPNG(t *testing.T) {
+	pt := func(n int, cpu float64, rss uint64) curvePoint {
+		return curvePoint{n: n, s: result{cpuPct: cpu, rssEnd: rss << 20}, keepingUp: n}
+	}
+	sets := []curveSet{
+		{relay: "camgate", readers: []curvePoint{pt(1, 0.6, 18), pt(100, 3.6, 23), pt(200, 7, 31)}, cameras: []curvePoint{pt(1, 0.6, 18), pt(64, 12, 110)}},
+		{relay: "mediamtx", readers: []curvePoint{pt(1, 1, 45), pt(200, 38, 67)}},
+	}
+	path := filepath.Join(t.TempDir(), "docs", "curves.png")
+	if err := writeCurvesPNG(path, sets); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != plotW || b.Dy() != plotH {
+		t.Fatalf("size %v", b)
+	}
+	// Each relay's line is drawn in its colour in the panels it has data
+	// for: MediaMTX has no camera curve, so none of its colour below.
+	count := func(c color.RGBA, r image.Rectangle) int {
+		n := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				if color.RGBAModel.Convert(img.At(x, y)) == c {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	top := image.Rect(0, 40, plotW, 40+panelH)
+	bottom := image.Rect(0, 40+panelH, plotW, plotH)
+	if n := count(relayColor("camgate"), top); n < 200 {
+		t.Errorf("camgate: %d pixels in the reader panels", n)
+	}
+	if n := count(relayColor("camgate"), bottom); n < 200 {
+		t.Errorf("camgate: %d pixels in the camera panels", n)
+	}
+	if n := count(relayColor("mediamtx"), top); n < 200 {
+		t.Errorf("mediamtx: %d pixels in the reader panels", n)
+	}
+	if n := count(relayColor("mediamtx"), bottom); n != 0 {
+		t.Errorf("mediamtx: %d pixels in the camera panels, where it has no data", n)
+	}
+}
+
+func TestNiceScale(t *testing.T) {
+	for _, tc := range []struct{ max, top, step float64 }{
+		{7, 8, 2}, {38, 40, 10}, {0.23, 0.25, 0.05}, {64, 80, 20}, {110, 200, 50}, {0, 1, 0.2}, {20, 20, 5}, {200, 200, 50},
+	} {
+		top, step := niceScale(tc.max)
+		if math.Abs(top-tc.top) > 1e-9 || math.Abs(step-tc.step) > 1e-9 {
+			t.Errorf("niceScale(%v) = %v, %v; want %v, %v", tc.max, top, step, tc.top, tc.step)
+		}
+	}
+}
+
+func TestSideBySideOnly(t *testing.T) {
+	for only, want := range map[string]bool{"": false, "compare": true, "curves": true, "compare,curves": true, "compare,whep": false, "whep": false} {
+		if got := sideBySideOnly(only); got != want {
+			t.Errorf("sideBySideOnly(%q) = %v", only, got)
 		}
 	}
 }

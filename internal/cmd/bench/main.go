@@ -50,6 +50,7 @@ type options struct {
 	bin          string
 	clip         string
 	md           string
+	plot         string
 	out          string
 	timeout      time.Duration
 	logLevel     string
@@ -121,6 +122,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "camgate binary (default: build one like task build does)")
 	fs.StringVar(&o.clip, "clip", "", "H.264 MP4 clip for the camera (default: generate with ffmpeg)")
 	fs.StringVar(&o.md, "md", "", "Markdown file whose bench section (between the bench markers) is replaced by the report")
+	fs.StringVar(&o.plot, "plot", "", "PNG file for the cost curves (when they run); the side-by-side section shows it, relative to -md")
 	fs.StringVar(&o.out, "out", "", "directory for process logs (default: a temp dir, removed on success)")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "hard limit for the whole run (a side-by-side run of 3 rounds takes about 30 min)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "agent.logLevel during the run")
@@ -128,7 +130,7 @@ func parseFlags(args []string) (options, error) {
 	record := fs.String("record", "1,16", "cameras recorded at once, per recording scenario (\"\": skip); the 1-camera one also times playback")
 	fs.BoolVar(&o.onlyRec, "record-only", false, "run the recording scenarios only (same as -only record)")
 	fs.BoolVar(&o.floor, "floor", true, "after each TCP fan-out window, measure the floor: a bare process writing the same access units to as many sockets")
-	fs.StringVar(&o.only, "only", "", "run one scenario only: idle, idle-paths, fanout, multi, whep, record, compare or curves")
+	fs.StringVar(&o.only, "only", "", "run one scenario only: idle, idle-paths, fanout, multi, whep, record, compare or curves (or compare,curves: both, into one side-by-side section)")
 	whep := fs.String("whep", "1,10,50", "WebRTC reader counts for the WHEP fan-out scenario, ascending (\"\": skip)")
 	var peers peerFlags
 	fs.Var(&peers, "peer", "NAME=PATH: run the side-by-side scenario against this relay too (mediamtx or go2rtc; repeat for both); the harness writes its config, never fetches it")
@@ -302,7 +304,7 @@ func (b *bench) run(ctx context.Context) error {
 		// Side by side and the curves only when asked (-peer, or
 		// -only): they run every load again per relay.
 		steps = steps[:len(steps)-2]
-		if b.o.only == "compare" || b.o.only == "curves" {
+		if sideBySideOnly(b.o.only) {
 			steps = append(steps, step{"compare", "side by side", b.compare}, step{"curves", "cost curves", b.curves})
 		}
 	}
@@ -310,11 +312,18 @@ func (b *bench) run(ctx context.Context) error {
 		b.o.only = "record"
 	}
 	if b.o.only != "" {
-		i := slices.IndexFunc(steps, func(s step) bool { return s.key == b.o.only })
-		if i < 0 {
-			return fmt.Errorf("-only %q: no such scenario", b.o.only)
+		var picked []step
+		for _, key := range strings.Split(b.o.only, ",") {
+			i := slices.IndexFunc(steps, func(s step) bool { return s.key == key })
+			if i < 0 {
+				return fmt.Errorf("-only %q: no such scenario", key)
+			}
+			picked = append(picked, steps[i])
 		}
-		steps = steps[i : i+1]
+		if len(picked) > 1 && !sideBySideOnly(b.o.only) {
+			return fmt.Errorf("-only %q: only compare,curves go together", b.o.only)
+		}
+		steps = picked
 	}
 	for _, s := range steps {
 		if err = ctx.Err(); err != nil {
@@ -332,7 +341,7 @@ func (b *bench) run(ctx context.Context) error {
 		b.stopAll()
 	}
 	b.report.took = time.Since(b.report.start)
-	if b.o.only != "compare" && b.o.only != "curves" {
+	if !sideBySideOnly(b.o.only) {
 		md := b.report.markdown(b.o)
 		fmt.Println(md)
 		switch {
@@ -344,6 +353,18 @@ func (b *bench) run(ctx context.Context) error {
 				return err
 			}
 			b.logf("wrote %s", b.o.md)
+		}
+	}
+	if len(b.report.curves) > 0 && b.o.plot != "" {
+		if err = writeCurvesPNG(b.o.plot, b.report.curves); err != nil {
+			return err
+		}
+		b.logf("wrote %s", b.o.plot)
+		b.report.plot = b.o.plot
+		if b.o.md != "" {
+			if rel, rerr := filepath.Rel(filepath.Dir(b.o.md), b.o.plot); rerr == nil {
+				b.report.plot = filepath.ToSlash(rel)
+			}
 		}
 	}
 	if b.report.compare != nil || len(b.report.curves) > 0 {
@@ -751,4 +772,18 @@ func scrapeDropped(api string) float64 {
 func benchCommand() string {
 	args := os.Args[1:]
 	return strings.TrimSpace("go run ./internal/cmd/bench " + strings.Join(args, " "))
+}
+
+// sideBySideOnly reports whether -only names the side by side, the curves
+// or both, and nothing else.
+func sideBySideOnly(only string) bool {
+	if only == "" {
+		return false
+	}
+	for _, key := range strings.Split(only, ",") {
+		if key != "compare" && key != "curves" {
+			return false
+		}
+	}
+	return true
 }

@@ -35,6 +35,7 @@ type report struct {
 	rec       []recordResult
 	compare   *compareReport // the side-by-side run, if any
 	curves    []curveSet
+	plot      string // the curves PNG, relative to the Markdown file
 	playback  *playbackResult
 
 	coldDirect, coldAgent []time.Duration
@@ -254,6 +255,10 @@ func (r *report) compareMarkdown(o options) string {
 	if len(r.curves) > 0 {
 		p("")
 		r.curvesMarkdown(p, o)
+		if r.plot != "" {
+			p("")
+			p("![Cost curves: CPU and RSS against readers and against cameras, a line per relay](%s)", r.plot)
+		}
 	}
 	return w.String()
 }
