@@ -275,3 +275,58 @@ func TestSideBySideOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestMain lets the test binary be a sink child, as the bench binary is.
+func TestMain(m *testing.M) {
+	if os.Getenv(sinkEnv) != "" {
+		if err := runSinkChild(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A sink process drains the socket it is handed, and only it holds that
+// socket: once it is stopped, the writer sees the connection gone.
+func TestSinkDrainsAndStops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	w, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sk sinks
+	defer sk.stop()
+	if err := sk.start(r); err != nil {
+		t.Fatal(err)
+	}
+	// Far more than the socket buffers hold: it goes through only if
+	// the sink reads.
+	buf := make([]byte, 1<<20)
+	if err := w.SetWriteDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 64 {
+		if _, err := w.Write(buf); err != nil {
+			t.Fatalf("write %d MiB: %v (is the sink reading?)", i, err)
+		}
+	}
+	sk.stop()
+	var werr error
+	for i := 0; i < 64 && werr == nil; i++ {
+		_, werr = w.Write(buf)
+	}
+	if werr == nil {
+		t.Fatal("writes still go through after the sink was stopped")
+	}
+}

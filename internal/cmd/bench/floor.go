@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -31,8 +30,8 @@ import (
 // access unit per socket, and does nothing else (no queues, no RTCP, no
 // per-reader state). The bench runs it as a child (its own binary with
 // floorEnv set) so its CPU is measured like the agent's; the reading ends
-// of the sockets are in the bench process, as ffmpeg readers are outside
-// the agent.
+// of the sockets are sink processes, one per socket (sink.go), as each
+// ffmpeg reader is a process of its own.
 
 //
 // Over UDP the floor sends every packet of an access unit as a datagram
@@ -182,32 +181,18 @@ func (b *bench) floorMode(ctx context.Context, camURL string, n int, mode string
 	if mode == "tcp" {
 		return b.floor(ctx, camURL, n)
 	}
-	var wg sync.WaitGroup
 	var addrs []string
-	var socks []*net.UDPConn
-	defer func() {
-		for _, s := range socks {
-			s.Close()
-		}
-		wg.Wait()
-	}()
+	var sk sinks
+	defer sk.stop()
 	for range n {
 		s, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			return result{}, err
 		}
-		socks = append(socks, s)
 		addrs = append(addrs, s.LocalAddr().String())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 2048)
-			for {
-				if _, err := s.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
+		if err := sk.start(s); err != nil {
+			return result{}, err
+		}
 	}
 	return b.runFloor(ctx, fmt.Sprintf("%s %d %s udp", camURL, n, strings.Join(addrs, ",")), fmt.Sprintf("floor-udp%02d", n), n)
 }
@@ -220,16 +205,11 @@ func (b *bench) floor(ctx context.Context, camURL string, n int) (result, error)
 		return result{}, err
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var accepted []net.Conn
+	var sk sinks
 	defer func() { // after the child has stopped (deferred later, run first)
 		ln.Close()
-		mu.Lock()
-		for _, c := range accepted {
-			c.Close()
-		}
-		mu.Unlock()
 		wg.Wait()
+		sk.stop()
 	}()
 	wg.Add(1)
 	go func() {
@@ -239,14 +219,9 @@ func (b *bench) floor(ctx context.Context, camURL string, n int) (result, error)
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			accepted = append(accepted, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(io.Discard, c)
-			}()
+			if err := sk.start(c); err != nil {
+				b.logf("floor: %v", err)
+			}
 		}
 	}()
 	return b.runFloor(ctx, fmt.Sprintf("%s %d %s tcp", camURL, n, ln.Addr()), fmt.Sprintf("floor%02d", n), n)

@@ -83,6 +83,13 @@ func main() {
 		}
 		return
 	}
+	if os.Getenv(sinkEnv) != "" {
+		if err := runSinkChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench sink:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if spec := os.Getenv(floorEnv); spec != "" {
 		if err := runFloorChild(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "bench floor:", err)
