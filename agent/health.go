@@ -45,6 +45,9 @@ type healthSource struct {
 	// pending returns the WHEP sessions waiting to connect and the offers
 	// refused for it; nil without WebRTC.
 	pending func() (int, uint64)
+	// webrtcDropped returns the WebRTC datagrams lost in batched sends;
+	// nil without WebRTC.
+	webrtcDropped func() uint64
 	// hlsMuxers returns the paths being muxed into LL-HLS (each is one
 	// reader of its path); nil without HLS.
 	hlsMuxers func() int
@@ -315,6 +318,11 @@ func (h *healthSource) listenerMetrics() []api.Family {
 		families = append(families,
 			api.Family{Name: "camgate_webrtc_pending_sessions", Help: "WHEP sessions answered but not connected yet.", Type: api.Gauge, Samples: []api.Sample{{Value: float64(n)}}},
 			api.Family{Name: "camgate_webrtc_pending_refused_total", Help: "WHEP offers refused by webrtc.maxPendingSessions.", Type: api.Counter, Samples: []api.Sample{{Value: float64(ref)}}})
+	}
+	if h.webrtcDropped != nil {
+		families = append(families, api.Family{Name: "camgate_webrtc_send_dropped_total",
+			Help: "WebRTC datagrams lost in batched sends: refused by the kernel or past the write deadline.",
+			Type: api.Counter, Samples: []api.Sample{{Value: float64(h.webrtcDropped())}}})
 	}
 	return families
 }

@@ -63,7 +63,7 @@ func TestHealthNeverOKWithADeadListener(t *testing.T) {
 		{Name: "api", Addr: "127.0.0.1:9997", State: guard.StateUp},
 	}
 	h := &healthSource{id: "cg-1", store: st, paths: listPaths{}, listeners: func() []guard.Stats { return stats },
-		pending: func() (int, uint64) { return 4, 9 }}
+		pending: func() (int, uint64) { return 4, 9 }, webrtcDropped: func() uint64 { return 5 }}
 	doc := h.snapshot(context.Background())
 	if !doc.OK || len(doc.Listeners) != 2 || doc.Listeners[0].Refused != 2 || doc.Listeners[0].State != "up" {
 		t.Fatalf("all up: %+v", doc)
@@ -90,6 +90,7 @@ func TestHealthNeverOKWithADeadListener(t *testing.T) {
 		`camgate_listener_up{listener="rtsp"} 1`,
 		`camgate_webrtc_pending_sessions 4`,
 		`camgate_webrtc_pending_refused_total 9`,
+		`camgate_webrtc_send_dropped_total 5`,
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("metrics lack %q", want)

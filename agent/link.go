@@ -84,6 +84,7 @@ func (l *link) Run(ctx context.Context) error {
 	}
 	if a.webrtc != nil {
 		l.health.pending = a.webrtc.PendingStats
+		l.health.webrtcDropped = a.webrtc.SendDropped
 	}
 	if a.hls != nil {
 		l.health.hlsMuxers = a.hls.Muxers

@@ -63,6 +63,9 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	return &batchConn{UDPConn: c, raw: raw, family: mmsg.SocketFamily(c), held: map[netip.AddrPort]*heldDest{}}, nil
 }
 
+// droppedCount is how many queued datagrams were lost in sending.
+func (c *batchConn) droppedCount() uint64 { return c.dropped.Load() }
+
 // heldCount is how many peers have a queue.
 func (c *batchConn) heldCount() int {
 	c.mu.Lock()

@@ -227,7 +227,38 @@ func TestWHEPSendsAccessUnitsInBatches(t *testing.T) {
 	if n := bc.heldCount(); n != 0 {
 		t.Errorf("%d peer queues after DELETE, want 0", n)
 	}
-	if d := bc.dropped.Load(); d != 0 {
+	if d := srv.SendDropped(); d != 0 {
 		t.Errorf("%d datagrams dropped on loopback", d)
+	}
+}
+
+// A datagram the kernel refuses is counted and lost alone: the ones
+// around it still go, in order.
+func TestBatchConnDropsWhatTheKernelRefuses(t *testing.T) {
+	bc, err := newBatchConn(listenUDP(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := listenUDP(t, "udp4", "127.0.0.1:0")
+	pa := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	bc.hold(pa)
+	// 65 520 bytes: within a queue's bound, beyond what IPv4 UDP carries.
+	for _, d := range [][]byte{[]byte("before"), make([]byte, 65520), []byte("after")} {
+		if _, err := bc.WriteToAddrPort(d, pa); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bc.release(pa)
+	for _, want := range []string{"before", "after"} {
+		got, ok := pending(t, peer)
+		if !ok || string(got) != want {
+			t.Fatalf("got %q (%v), want %q", got, ok, want)
+		}
+	}
+	if _, ok := pending(t, peer); ok {
+		t.Error("the oversized datagram arrived")
+	}
+	if d := bc.droppedCount(); d != 1 {
+		t.Errorf("dropped = %d, want 1", d)
 	}
 }

@@ -18,6 +18,9 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) { return &batchConn{UDPCon
 // packetConn is the socket itself, so pion takes its own fast path.
 func (c *batchConn) packetConn() net.PacketConn { return c.UDPConn }
 
+// droppedCount is 0: without batches, pion sees every write's error.
+func (c *batchConn) droppedCount() uint64 { return 0 }
+
 func (c *batchConn) hold(netip.AddrPort)    {}
 func (c *batchConn) release(netip.AddrPort) {}
 func (c *batchConn) forget(netip.AddrPort)  {}
