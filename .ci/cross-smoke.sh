@@ -245,6 +245,30 @@ qemu_target() { # qemu_target GOARCH-name DIR QEMU
 qemu_target linux/arm64 linux_arm64 qemu-aarch64-static
 qemu_target linux/arm linux_armv7 qemu-arm-static
 
+# The sendmmsg batches (RTSP over UDP, WebRTC) hand the kernel an array of
+# structs whose layout differs per architecture: their tests, built for
+# each ARM target, run under qemu (which passes sendmmsg to the host's
+# kernel, translating the array as that target's kernel would read it).
+qemu_tests() { # qemu_tests GOARCH GOARM QEMU
+	local arch=$1 arm=$2 qemu=$3 dir=$WORK/tests-$1 log=$WORK/logs/tests-$1.log
+	mkdir -p "$dir"
+	if ! GOARCH=$arch GOARM=$arm CGO_ENABLED=0 go test -c -o "$dir/mmsg.test" ./internal/mmsg >"$log" 2>&1 ||
+		! GOARCH=$arch GOARM=$arm CGO_ENABLED=0 go test -c -o "$dir/webrtc.test" ./streaming/webrtc >>"$log" 2>&1; then
+		tail -20 "$log"
+		fail "linux/$arch: sendmmsg tests" "build failed"
+		return
+	fi
+	if (cd "$dir" && "$qemu" ./mmsg.test -test.v &&
+		"$qemu" ./webrtc.test -test.v -test.run 'TestBatchConnHoldsUntilRelease/ipv4|TestBatchConnFlushesAtBounds|TestBatchConnDropsWhatTheKernelRefuses|TestBatchConnDoesNotAllocate') >>"$log" 2>&1; then
+		pass "linux/$arch: sendmmsg tests under qemu"
+	else
+		tail -20 "$log"
+		fail "linux/$arch: sendmmsg tests under qemu"
+	fi
+}
+qemu_tests arm64 "" qemu-aarch64-static
+qemu_tests arm 7 qemu-arm-static
+
 # ---------------------------------------------------------------------------
 # windows/amd64 under Wine.
 

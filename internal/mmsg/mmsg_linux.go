@@ -16,19 +16,19 @@ import (
 // Supported: this OS has sendmmsg.
 const Supported = true
 
-// Hdr is struct mmsghdr of sendmmsg(2): a msghdr and the bytes sent,
-// padded to the pointer size.
+// Hdr is struct mmsghdr of sendmmsg(2): a msghdr and the bytes sent, laid
+// out for this architecture by x/sys (a hand-written trailing pad of zero
+// bytes on 32-bit ARM made Go pad the struct to 36 bytes, not 32, and the
+// kernel read every message after the first at the wrong place).
 type Hdr struct {
-	hdr unix.Msghdr
-	n   uint32
-	_   [unsafe.Sizeof(uintptr(0)) - 4]byte
+	m unix.Mmsghdr
 }
 
 // Set points h at one datagram to d made of iov. d and iov must stay
 // where they are until the send returns.
 func (h *Hdr) Set(d *Dest, iov []unix.Iovec) {
-	h.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&d.sa)), Namelen: d.len, Iov: &iov[0]}
-	h.hdr.SetIovlen(len(iov))
+	h.m = unix.Mmsghdr{Hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(&d.sa)), Namelen: d.len, Iov: &iov[0]}}
+	h.m.Hdr.SetIovlen(len(iov))
 }
 
 // Dest is a destination as the kernel takes it, for the family of the

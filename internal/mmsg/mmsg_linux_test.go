@@ -7,9 +7,17 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// The array sendmmsg reads has the kernel's stride on every architecture.
+func TestHdrLayout(t *testing.T) {
+	if got := unsafe.Sizeof(Hdr{}); got != unix.SizeofMmsghdr {
+		t.Fatalf("Hdr is %d bytes, struct mmsghdr %d", got, unix.SizeofMmsghdr)
+	}
+}
 
 func TestMakeDest(t *testing.T) {
 	v4 := netip.MustParseAddrPort("127.0.0.1:5004")
