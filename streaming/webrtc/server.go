@@ -141,7 +141,7 @@ func (s *Server) releasePending() {
 // SendDropped is how many WebRTC datagrams were lost in batched sends:
 // refused by the kernel, or still waiting for a full socket at the write
 // deadline. Like a network's losses, they do not end the session; the
-// reader's NACKs and keyframe requests recover from them.
+// reader's NACKs recover from them.
 func (s *Server) SendDropped() uint64 { return s.ice.batch.droppedCount() }
 
 // Addr is the HTTP address the server listens on.
