@@ -126,17 +126,13 @@ func (u *udpSocket) sendmmsg(hs []mmsg.Hdr, wait bool, timeout time.Duration) (i
 	if err := u.renew(timeout, false); err != nil {
 		return 0, err
 	}
-	n, err := u.sendmmsgOnce(hs, wait)
+	n, err := mmsg.Send(u.raw, hs, wait)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// gortsplib set a nearer deadline for a write of its own.
 		if err := u.renew(timeout, true); err != nil {
 			return 0, err
 		}
-		n, err = u.sendmmsgOnce(hs, wait)
+		n, err = mmsg.Send(u.raw, hs, wait)
 	}
 	return n, err
-}
-
-func (u *udpSocket) sendmmsgOnce(hs []mmsg.Hdr, wait bool) (int, error) {
-	return mmsg.Send(u.raw, hs, wait)
 }
