@@ -9,7 +9,9 @@
 // reconnects, the agent still answers, every camera plays again, the
 // outbox drains and SIGTERM stops the agent cleanly, and fails
 // when a figure grows after the warm-up: the least-squares slope, less two
-// standard errors, above the figure's tolerance. samples.csv and
+// standard errors, above the figure's tolerance (per hour, or in a short
+// run a fixed floor over the judged span: what one reader or one camera
+// pull moves the figure by). samples.csv and
 // report.md go to -out; the report is printed too.
 //
 // Loopback only. The run is bounded by -duration plus the final checks

@@ -37,6 +37,7 @@ func TestTrendVerdict(t *testing.T) {
 		}
 		return xs
 	}
+	const floor = 20
 	for _, c := range []struct {
 		name string
 		xs   []float64
@@ -51,12 +52,24 @@ func TestTrendVerdict(t *testing.T) {
 		// uncertain, not a leak.
 		{"short noisy run", hours(14, 10*time.Second), func(i int) float64 { return 100 + 8*math.Sin(float64(i)*2.1) }, true},
 		{"too few samples", hours(2, time.Minute), func(i int) float64 { return 1 }, false},
+		// Two minutes of warm-up drift, 6 in all: 180 per hour, and
+		// certain (no noise), but within the floor of 20 over the run.
+		{"short warm-up drift", hours(12, 10*time.Second), func(i int) float64 { return 100 + 0.5*float64(i) }, true},
+		// The same two minutes growing by 4 per sample, 44 in all: a leak
+		// no warm-up explains.
+		{"short steep leak", hours(12, 10*time.Second), func(i int) float64 { return 100 + 4*float64(i) }, false},
+		// An hour growing by 1 every 2 minutes: 30 per hour, 25 over the
+		// judged 50 minutes, past the floor and past the hourly tolerance.
+		{"long slow leak", hours(26, 2*time.Minute), func(i int) float64 { return 100 + float64(i) }, false},
 	} {
 		ys := make([]float64, len(c.xs))
 		for i := range ys {
 			ys[i] = c.y(i)
 		}
-		tr := trend{tol: tol, fit: fitLine(c.xs, ys)}
+		tr := trend{tol: tol, floor: floor, fit: fitLine(c.xs, ys)}
+		if n := len(c.xs); n > 1 {
+			tr.span = c.xs[n-1] - c.xs[0]
+		}
 		if tr.ok() != c.ok {
 			t.Errorf("%s: ok = %v (slope %.1f ± %.1f), want %v", c.name, tr.ok(), tr.slope, tr.se, c.ok)
 		}
