@@ -37,7 +37,14 @@ func (h *Hdr) Set(d *Dest, iov []unix.Iovec) {
 type Dest struct {
 	sa  unix.RawSockaddrInet6 // or a RawSockaddrInet4 in its first bytes
 	len uint32                // 0: none
+	// noGSO: a segmented message to it failed (its route's device, or
+	// MTU), so it gets plain datagrams (Batch).
+	noGSO bool
 }
+
+// PlainOnly reports whether a segmented message to d failed, so that it
+// gets plain datagrams only.
+func (d *Dest) PlainOnly() bool { return d.noGSO }
 
 // Valid reports whether d can be sent to.
 func (d *Dest) Valid() bool { return d.len != 0 }

@@ -5,6 +5,7 @@ package mmsg
 import (
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -41,22 +42,26 @@ func TestMakeDest(t *testing.T) {
 	}
 }
 
+// loopbackPair returns a peer socket, and a sending socket with its raw
+// connection, both on 127.0.0.1 and closed with the test.
+func loopbackPair(t *testing.T) (peer, c *net.UDPConn, raw syscall.RawConn) {
+	t.Helper()
+	var err error
+	for _, p := range []**net.UDPConn{&peer, &c} {
+		if *p, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = (*p).Close() })
+	}
+	if raw, err = c.SyscallConn(); err != nil {
+		t.Fatal(err)
+	}
+	return peer, c, raw
+}
+
 // Send delivers a batch in order, each datagram whole, in one call.
 func TestSendBatch(t *testing.T) {
-	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	raw, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer, c, raw := loopbackPair(t)
 	d := MakeDest(SocketFamily(c), peer.LocalAddr().(*net.UDPAddr).AddrPort())
 	if SocketFamily(c) != unix.AF_INET || !d.Valid() {
 		t.Fatalf("family %d, dest valid %v", SocketFamily(c), d.Valid())

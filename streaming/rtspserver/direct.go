@@ -438,7 +438,8 @@ func (t *directOut) drain() { t.q.Close() }
 type udpSocket struct {
 	conn   *net.UDPConn
 	raw    syscall.RawConn
-	family int // of the socket: AF_INET or AF_INET6 (Linux)
+	family int  // of the socket: AF_INET or AF_INET6 (Linux)
+	gso    bool // it can send segmented messages (Linux 4.18)
 	// deadline is the write deadline set on the socket (unix nanoseconds).
 	// Writers share it: whoever finds less than its timeout left moves it
 	// to 1.5 × timeout from now, so no writer sets it per packet and a
@@ -478,5 +479,6 @@ func (u *udpSocket) renew(timeout time.Duration, force bool) error {
 func newUDPSocket(c *net.UDPConn) *udpSocket {
 	u := &udpSocket{conn: c, family: socketFamily(c)}
 	u.raw, _ = c.SyscallConn()
+	u.gso = udpGSO(u.raw)
 	return u
 }

@@ -207,7 +207,13 @@ func TestDirectReadersDoNotAllocate(t *testing.T) {
 // as a datagram of its own, in order, with its session's SSRC and the
 // payload intact, from the server's socket.
 func TestUDPReaderDatagrams(t *testing.T) {
-	fx := newDirectFixture(t)
+	checkUDPDatagrams(t, newDirectFixture(t))
+}
+
+// checkUDPDatagrams publishes 20 access units and checks that the UDP
+// reader's peer gets each of their packets, whole and in order.
+func checkUDPDatagrams(t *testing.T, fx *directFixture) {
+	t.Helper()
 	const aus = 20
 	// Read while sending, an access unit at a time: 160 datagrams sent at
 	// once are more than a socket's default receive buffer holds.

@@ -23,7 +23,9 @@ import (
 // from the stream's goroutine while the socket takes them (a reader's
 // goroutine wakes only when it does not). Each datagram is two pieces, the
 // first 12 bytes of the shared wire form with the reader's SSRC stamped
-// in, and the rest of it as it is: nothing is copied per reader.
+// in, and the rest of it as it is: nothing is copied per reader. Runs of
+// datagrams of one size go as segmented messages where the kernel has
+// UDP segmentation offload.
 
 // udpInline: UDP readers are written from the stream's goroutine.
 const udpInline = true
@@ -36,10 +38,13 @@ func makeUDPDest(family int, ap netip.AddrPort) udpDest { return mmsg.MakeDest(f
 // socketFamily is the address family of c's socket.
 func socketFamily(c *net.UDPConn) int { return mmsg.SocketFamily(c) }
 
+// udpGSO reports whether raw's socket can send segmented messages.
+func udpGSO(raw syscall.RawConn) bool { return raw != nil && mmsg.GSO(raw) }
+
 // mmsgBatch is the scratch of one sendmmsg call.
 type mmsgBatch struct {
-	hs   [outBatch]mmsg.Hdr
-	iov  [outBatch][2]unix.Iovec
+	b    mmsg.Batch
+	iov  [2]unix.Iovec
 	head [outBatch][12]byte
 }
 
@@ -53,11 +58,18 @@ var mmsgBatches = sync.Pool{New: func() any { return new(mmsgBatch) }}
 // the socket is closed. Sent packets are counted for the sender reports.
 func (t *directOut) sendUDP(ps []*streaming.Packet, wait bool) (int, error) {
 	b := mmsgBatches.Get().(*mmsgBatch)
-	defer mmsgBatches.Put(b)
+	defer func() {
+		b.b.Reset() // no pointers kept into the packets
+		mmsgBatches.Put(b)
+	}()
+	// The packets of an access unit to one reader are runs of one size
+	// (a camera cuts its fragments full): with segmentation each run is
+	// one message the kernel cuts (mmsg.Batch).
 	done := 0
 	for done < len(ps) {
-		// Build up to outBatch messages from ps[done:]; packets that
-		// cannot be sent are done with at once.
+		// Build messages from up to outBatch datagrams of ps[done:];
+		// packets that cannot be sent are done with at once.
+		b.b.Reset()
 		m := 0
 		next := done
 		for next < len(ps) && m < outBatch {
@@ -76,26 +88,26 @@ func (t *directOut) sendUDP(ps []*streaming.Packet, wait bool) (int, error) {
 			h := &b.head[m]
 			copy(h[:], w[:12])
 			binary.BigEndian.PutUint32(h[8:], t.wire.ssrc[p.MediaIndex])
-			iov := &b.iov[m]
-			iov[0].Base = &h[0]
-			iov[0].SetLen(12)
+			b.iov[0].Base = &h[0]
+			b.iov[0].SetLen(12)
 			k := 1
 			if len(w) > 12 {
-				iov[1].Base = &w[12]
-				iov[1].SetLen(len(w) - 12)
+				b.iov[1].Base = &w[12]
+				b.iov[1].SetLen(len(w) - 12)
 				k = 2
 			}
-			b.hs[m].Set(d, iov[:k])
+			b.b.Add(d, b.iov[:k], t.udp.gso)
 			m++
 			next++
 		}
 		if m == 0 {
 			continue
 		}
-		// The messages are ps[done:next].
-		n, err := t.udp.sendmmsg(b.hs[:m], wait, t.timeout)
-		t.count(ps[done : done+n])
-		done += n
+		// The datagrams are ps[done:next].
+		n, err := t.udp.sendmmsg(b.b.Hdrs(), wait, t.timeout)
+		sent := b.b.Datagrams(0, n)
+		t.count(ps[done : done+sent])
+		done += sent
 		switch {
 		case err == nil:
 			// All sent, or some: the next call reports why the rest
@@ -108,11 +120,16 @@ func (t *directOut) sendUDP(ps []*streaming.Packet, wait bool) (int, error) {
 			// Waited the whole write timeout: the rest is lost.
 			t.st.CountDropped(uint64(len(ps) - done))
 			return len(ps), nil
+		case b.b.Segmented(n) && mmsg.IsGSOError(err):
+			// This reader's route does not take segmented messages:
+			// the same datagrams again, plain, now and from now on.
+			b.b.SegmentFailed(n)
 		default:
-			// The kernel refused this datagram (it reports the first
+			// The kernel refused this message (it reports the first
 			// failing one when none went out): lost, go on.
-			t.st.CountDropped(1)
-			done++
+			lost := b.b.Datagrams(n, n+1)
+			t.st.CountDropped(uint64(lost))
+			done += lost
 		}
 	}
 	return done, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/camgate/camgate/streaming"
 )
@@ -21,6 +22,9 @@ type udpDest struct{}
 func makeUDPDest(int, netip.AddrPort) udpDest { return udpDest{} }
 
 func socketFamily(*net.UDPConn) int { return 0 }
+
+// udpGSO: no segmentation offload without sendmmsg.
+func udpGSO(syscall.RawConn) bool { return false }
 
 // sendUDP sends ps a datagram each, waiting for the socket.
 func (t *directOut) sendUDP(ps []*streaming.Packet, _ bool) (int, error) {

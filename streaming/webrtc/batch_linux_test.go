@@ -103,15 +103,7 @@ func TestBatchConnHoldsUntilRelease(t *testing.T) {
 				t.Fatal("a datagram went out while one hold remained")
 			}
 			bc.release(pa)
-			for i, want := range sent {
-				got, ok := pending(t, peer)
-				if !ok {
-					t.Fatalf("datagram %d missing after release", i)
-				}
-				if !bytes.Equal(got, want) {
-					t.Fatalf("datagram %d: %d bytes of %d, want %d of %d (order or content)", i, len(got), got[0], len(want), want[0])
-				}
-			}
+			expectDatagrams(t, peer, sent)
 			if s, b := bc.sends.Load(), bc.batched.Load(); s != 1 || b != 10 {
 				t.Errorf("sendmmsg calls %d carrying %d datagrams, want 1 and 10", s, b)
 			}
@@ -260,5 +252,103 @@ func TestBatchConnDropsWhatTheKernelRefuses(t *testing.T) {
 	}
 	if d := bc.droppedCount(); d != 1 {
 		t.Errorf("dropped = %d, want 1", d)
+	}
+}
+
+// auDatagrams is a frame as the batch sees it: eight full fragments of
+// one NAL unit and its shorter last one, then a second NAL unit of three,
+// each datagram's bytes its index.
+func auDatagrams() [][]byte {
+	var ds [][]byte
+	for i, size := range []int{1228, 1228, 1228, 1228, 1228, 1228, 1228, 1228, 500, 300, 300, 120} {
+		ds = append(ds, bytes.Repeat([]byte{byte(i)}, size))
+	}
+	return ds
+}
+
+// writeAU holds pa, writes ds to it and releases it.
+func writeAU(t *testing.T, bc *batchConn, pa netip.AddrPort, ds [][]byte) {
+	t.Helper()
+	bc.hold(pa)
+	for _, d := range ds {
+		if n, err := bc.WriteToAddrPort(d, pa); err != nil || n != len(d) {
+			t.Fatalf("write = %d, %v", n, err)
+		}
+	}
+	bc.release(pa)
+}
+
+// expectDatagrams checks that peer has exactly ds waiting, in order.
+func expectDatagrams(t *testing.T, peer *net.UDPConn, ds [][]byte) {
+	t.Helper()
+	for i, want := range ds {
+		got, ok := pending(t, peer)
+		if !ok {
+			t.Fatalf("datagram %d missing", i)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("datagram %d: %d bytes of %d, want %d of %d", i, len(got), got[0], len(want), want[0])
+		}
+	}
+	if got, ok := pending(t, peer); ok {
+		t.Fatalf("an extra datagram of %d bytes", len(got))
+	}
+}
+
+// A frame's runs of full fragments leave as segmented messages, and the
+// peer reads the same datagrams as if each had been sent alone.
+func TestBatchConnSegmentsRuns(t *testing.T) {
+	bc, err := newBatchConn(listenUDP(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bc.gso {
+		t.Skip("this kernel has no UDP segmentation offload")
+	}
+	peer := listenUDP(t, "udp4", "127.0.0.1:0")
+	pa := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	ds := auDatagrams()
+	writeAU(t, bc, pa, ds)
+	expectDatagrams(t, peer, ds)
+	// 8 full + 1 short, then 300 + 300 + 120: two segmented messages.
+	if s, b, c := bc.sends.Load(), bc.batched.Load(), bc.cut.Load(); s != 1 || b != 12 || c != 12 {
+		t.Errorf("sendmmsg calls %d carrying %d datagrams, %d of them segmented; want 1, 12, 12", s, b, c)
+	}
+}
+
+// A peer whose route refuses segmented messages gets plain datagrams:
+// nothing is lost, and it is not tried again for that peer. A socket that
+// sends without UDP checksums (SO_NO_CHECK) is refused segmentation by
+// the kernel, as a device without checksum offload would be.
+func TestBatchConnFallsBackToPlainDatagrams(t *testing.T) {
+	sock := listenUDP(t, "udp4", "127.0.0.1:0")
+	bc, err := newBatchConn(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bc.gso {
+		t.Skip("this kernel has no UDP segmentation offload")
+	}
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1) }); err != nil || serr != nil {
+		t.Skipf("SO_NO_CHECK: %v %v", err, serr)
+	}
+	peer := listenUDP(t, "udp4", "127.0.0.1:0")
+	pa := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	ds := auDatagrams()
+	writeAU(t, bc, pa, ds)
+	expectDatagrams(t, peer, ds)
+	writeAU(t, bc, pa, ds)
+	expectDatagrams(t, peer, ds)
+	if d, c := bc.droppedCount(), bc.cut.Load(); d != 0 || c != 0 {
+		t.Errorf("dropped %d, segmented %d; want 0 and 0", d, c)
+	}
+	// The first frame tried once and fell back; the second did not try.
+	if s := bc.sends.Load(); s != 3 {
+		t.Errorf("sendmmsg calls = %d, want 3 (a refused try, its plain resend, the next frame)", s)
 	}
 }

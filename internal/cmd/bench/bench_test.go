@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
@@ -328,5 +329,45 @@ func TestSinkDrainsAndStops(t *testing.T) {
 	}
 	if werr == nil {
 		t.Fatal("writes still go through after the sink was stopped")
+	}
+}
+
+// The floor's UDP sender delivers every packet of an access unit to every
+// socket as a datagram of its own, whole and in order (segmented or not).
+func TestFloorUDPDelivers(t *testing.T) {
+	var socks []*net.UDPConn
+	var addrs []string
+	for range 2 {
+		s, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		socks = append(socks, s)
+		addrs = append(addrs, s.LocalAddr().String())
+	}
+	send, err := floorUDP(strings.Join(addrs, ","), len(addrs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts [][]byte
+	for i, size := range []int{1212, 1212, 1212, 400, 90} {
+		pkts = append(pkts, bytes.Repeat([]byte{byte(i)}, size))
+	}
+	send(nil, pkts)
+	buf := make([]byte, 64<<10)
+	for i, s := range socks {
+		if err := s.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		for j, want := range pkts {
+			n, err := s.Read(buf)
+			if err != nil {
+				t.Fatalf("socket %d, datagram %d: %v", i, j, err)
+			}
+			if !bytes.Equal(buf[:n], want) {
+				t.Fatalf("socket %d, datagram %d: %d bytes of %d, want %d of %d", i, j, n, buf[0], len(want), want[0])
+			}
+		}
 	}
 }

@@ -36,8 +36,10 @@ import (
 //
 // Over UDP the floor sends every packet of an access unit as a datagram
 // of its own from one socket to each of N loopback UDP sockets, one
-// sendmmsg(2) per access unit per socket (x/net's WriteBatch), as camgate
-// does for its UDP readers.
+// sendmmsg(2) per access unit per socket, as camgate does for its UDP
+// readers: with UDP segmentation offload where the kernel has it (runs of
+// equal packets as one segmented message each, floor_gso_linux.go), else
+// a message per datagram (x/net's WriteBatch).
 
 // floorEnv carries "CAMERA_URL SOCKETS ADDR [tcp|udp]" to the child: ADDR
 // is the TCP listener to connect to, or the UDP sockets' addresses,
@@ -153,6 +155,9 @@ func floorUDP(addrs string, n int) (func(au []byte, pkts [][]byte), error) {
 	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
+	}
+	if send := floorGSO(uc, dsts); send != nil {
+		return func(_ []byte, pkts [][]byte) { send(pkts) }, nil
 	}
 	pc := ipv4.NewPacketConn(uc)
 	var all []ipv4.Message // reused, with a one-buffer slice each
