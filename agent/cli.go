@@ -17,6 +17,7 @@ import (
 	"github.com/camgate/camgate/agent/update"
 	"github.com/camgate/camgate/hal"
 	clog "github.com/camgate/camgate/internal/log"
+	"github.com/camgate/camgate/internal/mmsg"
 	"github.com/camgate/camgate/internal/redact"
 )
 
@@ -158,6 +159,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	if g := cfg.Agent.GoGC; g > 0 {
 		debug.SetGCPercent(g)
+	}
+	if !cfg.Agent.UDPGSO {
+		mmsg.DisableGSO()
 	}
 	dataDir := cfg.Agent.DataDir
 	if dataDir == "" {

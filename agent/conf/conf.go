@@ -45,6 +45,10 @@ type Agent struct {
 	GoGC int `yaml:"goGC" json:"goGC"`
 	// Pprof exposes /debug/pprof on the API listener; off by default.
 	Pprof bool `yaml:"pprof" json:"pprof"`
+	// UDPGSO lets UDP and WebRTC readers be sent with UDP segmentation
+	// offload where the kernel has it (Linux 4.18); on by default, read
+	// at start-up.
+	UDPGSO bool `yaml:"udpGSO" json:"udpGSO"`
 	// Labels describe the box to the fleet (site: plant-3, line: "2"):
 	// they are in the retained status and fleet selectors match them.
 	// The fleet's desired state may add labels but not change these.

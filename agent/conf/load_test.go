@@ -35,8 +35,8 @@ func TestDefaults(t *testing.T) {
 	if c.Auth.Argon2MaxMemory != 64<<20 || c.Auth.Argon2QueueTimeout.D() != 5*time.Second {
 		t.Fatalf("argon2 defaults: %s, %s", c.Auth.Argon2MaxMemory, c.Auth.Argon2QueueTimeout.D())
 	}
-	if c.Agent.GoGC != 50 || c.Agent.GoMemLimit != 0 {
-		t.Fatalf("runtime defaults: goGC %d, goMemLimit %d", c.Agent.GoGC, c.Agent.GoMemLimit)
+	if c.Agent.GoGC != 50 || c.Agent.GoMemLimit != 0 || !c.Agent.UDPGSO {
+		t.Fatalf("runtime defaults: goGC %d, goMemLimit %d, udpGSO %v", c.Agent.GoGC, c.Agent.GoMemLimit, c.Agent.UDPGSO)
 	}
 	if c.RTSP.MaxConnections != 512 || c.RTSP.MaxConnectionsPerIP != 128 || c.WebRTC.MaxConnections != 256 ||
 		c.WebRTC.MaxConnectionsPerIP != 32 || c.WebRTC.MaxPendingSessions != 64 || c.API.MaxConnections != 64 ||

@@ -5,7 +5,7 @@ package mmsg
 import (
 	"encoding/binary"
 	"errors"
-	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -19,12 +19,17 @@ const (
 	MaxGSOBytes = 63 << 10
 )
 
+var gsoOff atomic.Bool
+
+// DisableGSO turns segmented messages off for sockets set up from now on
+// (agent.udpGSO: false, for a network driver that mishandles them).
+func DisableGSO() { gsoOff.Store(true) }
+
 // GSO reports whether raw's socket can send segmented messages
 // (UDP_SEGMENT, Linux 4.18): a kernel that does not know the option
-// refuses to report it. CAMGATE_UDP_GSO=0 in the environment turns it off
-// (for a network driver that mishandles it).
+// refuses to report it.
 func GSO(raw syscall.RawConn) bool {
-	if os.Getenv("CAMGATE_UDP_GSO") == "0" {
+	if gsoOff.Load() {
 		return false
 	}
 	ok := false

@@ -209,6 +209,10 @@ func TestWHEPSendsAccessUnitsInBatches(t *testing.T) {
 	if s, b := bc.sends.Load(), bc.batched.Load(); s == 0 || b <= s {
 		t.Errorf("sendmmsg calls %d carrying %d datagrams: want batches of more than one (keyframes are 4+ packets)", s, b)
 	}
+	t.Logf("gso %v: %d sendmmsg calls, %d datagrams, %d of them in segmented messages", bc.gso, bc.sends.Load(), bc.batched.Load(), bc.cut.Load())
+	if bc.gso && bc.cut.Load() == 0 {
+		t.Error("no datagram went in a segmented message (a keyframe's fragments are a run of full packets)")
+	}
 	if n := bc.heldCount(); n != 1 {
 		t.Errorf("%d peer queues while one session plays, want 1", n)
 	}
