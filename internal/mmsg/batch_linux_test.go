@@ -167,3 +167,16 @@ func TestSendSegmented(t *testing.T) {
 		t.Error("IsGSOError takes any error")
 	}
 }
+
+// agent.udpGSO: false turns segmentation off for sockets set up after.
+func TestDisableGSO(t *testing.T) {
+	_, _, raw := loopbackPair(t)
+	if !GSO(raw) {
+		t.Skip("this kernel has no UDP segmentation offload")
+	}
+	t.Cleanup(func() { gsoOff.Store(false) })
+	DisableGSO()
+	if GSO(raw) {
+		t.Fatal("GSO still reported after DisableGSO")
+	}
+}
