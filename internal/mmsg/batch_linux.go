@@ -108,7 +108,7 @@ func (b *Batch) Reset() {
 // iovecs are copied, not what they point at). With gso, it joins the
 // message before it when that one goes to the same d (the same pointer),
 // also with gso, and the run allows it; not when a segmented message to
-// d failed before (SegmentFailed).
+// d failed before (RetryPlain).
 func (b *Batch) Add(d *Dest, iov []unix.Iovec, gso bool) {
 	gso = gso && !d.noGSO
 	size := 0
@@ -177,7 +177,14 @@ func (b *Batch) Unsegmented(i, j int) int {
 // Segmented reports whether message i is a segmented one.
 func (b *Batch) Segmented(i int) bool { return b.msgs[i].n > 1 }
 
-// SegmentFailed records that segmented message i failed with an error
-// for which IsGSOError holds: its destination gets plain datagrams from
-// now on, and the caller sends the same datagrams again.
-func (b *Batch) SegmentFailed(i int) { b.msgs[i].dest.noGSO = true }
+// RetryPlain reports whether message i, refused with err, is to be sent
+// again as plain datagrams: it was segmented and err is one IsGSOError
+// knows. Its destination then gets plain datagrams from now on (Add).
+func (b *Batch) RetryPlain(i int, err error) bool {
+	m := &b.msgs[i]
+	if m.n == 1 || !IsGSOError(err) {
+		return false
+	}
+	m.dest.noGSO = true
+	return true
+}

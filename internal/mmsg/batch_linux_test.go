@@ -96,9 +96,11 @@ func TestBatchJoinsRuns(t *testing.T) {
 	var bt Batch
 	bt.Add(&a, iov(1200), true)
 	bt.Add(&a, iov(1200), true)
-	bt.SegmentFailed(0)
+	if !bt.RetryPlain(0, unix.EIO) {
+		t.Fatal("a segmented message refused with EIO is not retried plain")
+	}
 	if !a.PlainOnly() {
-		t.Fatal("SegmentFailed did not mark the destination")
+		t.Fatal("RetryPlain did not mark the destination")
 	}
 	bt.Reset()
 	bt.Add(&a, iov(1200), true)

@@ -120,10 +120,9 @@ func (t *directOut) sendUDP(ps []*streaming.Packet, wait bool) (int, error) {
 			// Waited the whole write timeout: the rest is lost.
 			t.st.CountDropped(uint64(len(ps) - done))
 			return len(ps), nil
-		case b.b.Segmented(n) && mmsg.IsGSOError(err):
+		case b.b.RetryPlain(n, err):
 			// This reader's route does not take segmented messages:
 			// the same datagrams again, plain, now and from now on.
-			b.b.SegmentFailed(n)
 		default:
 			// The kernel refused this message (it reports the first
 			// failing one when none went out): lost, go on.

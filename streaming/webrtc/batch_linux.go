@@ -208,10 +208,9 @@ func (c *batchConn) send(h *heldDest, first int) {
 			c.dropped.Add(uint64(b.Datagrams(done, len(hs))))
 			return
 		}
-		if b.Segmented(done) && mmsg.IsGSOError(err) {
+		if b.RetryPlain(done, err) {
 			// This peer's route does not take segmented messages: the
 			// rest go as plain datagrams, now and from now on.
-			b.SegmentFailed(done)
 			c.send(h, next)
 			return
 		}
