@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -74,18 +75,36 @@ func (c *TrialChild) release() {
 // service exits with its restart code and the recovery actions start the
 // new binary. In the foreground it starts exe with this process's console
 // and standard streams and returns nil once it runs; the caller exits.
+//
+// A start that fails is tried again a few times over about 2.5 s: a
+// freshly renamed executable may be held for a moment by a virus scanner
+// or the indexer, and process creation fails meanwhile.
 func Handover(exe string, args, env []string) error {
 	if IsService() {
 		return fmt.Errorf("hand over to %s: %w", exe, ErrRestartRequested)
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("hand over to %s: %w", exe, err)
+	var err error
+	for attempt := range handoverAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * handoverBackoff)
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.Env = env
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err = startProcess(cmd); err == nil {
+			return cmd.Process.Release()
+		}
 	}
-	return cmd.Process.Release()
+	return fmt.Errorf("hand over to %s (%d attempts): %w", exe, handoverAttempts, err)
 }
+
+// Handover's retries: waits of 1, 2, 3 and 4 × handoverBackoff.
+const handoverAttempts = 5
+
+var (
+	handoverBackoff = 250 * time.Millisecond
+	startProcess    = (*exec.Cmd).Start // tests fail it
+)
 
 // SwapExecutable puts staged at target, keeping target's file as old: the
 // running executable cannot be replaced or deleted on Windows, but it can

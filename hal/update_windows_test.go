@@ -4,10 +4,12 @@ package hal
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestSwapExecutableWhileRunning renames a running executable aside and
@@ -61,4 +63,34 @@ func TestTrialChildDiesWithJob(t *testing.T) {
 	})
 	child.Release()
 	waitExit(t, cmd, "after the job handle closed")
+}
+
+// A hand-over whose start fails (the new executable briefly held by a
+// scanner) is tried again; one that keeps failing reports the cause.
+func TestHandoverRetriesStart(t *testing.T) {
+	defer func(b time.Duration, s func(*exec.Cmd) error) { handoverBackoff, startProcess = b, s }(handoverBackoff, startProcess)
+	handoverBackoff = time.Millisecond
+	held := errors.New("the file is held")
+	calls := 0
+	startProcess = func(c *exec.Cmd) error {
+		calls++
+		if calls < 3 {
+			return held
+		}
+		return c.Start()
+	}
+	// The test binary, asked to run no test, starts and exits at once.
+	if err := Handover(os.Args[0], []string{"-test.run=^$"}, os.Environ()); err != nil {
+		t.Fatalf("Handover after two failed starts: %v", err)
+	}
+	if calls != 3 {
+		t.Errorf("%d starts, want 3", calls)
+	}
+
+	calls = 0
+	startProcess = func(*exec.Cmd) error { calls++; return held }
+	err := Handover(os.Args[0], nil, os.Environ())
+	if !errors.Is(err, held) || calls != handoverAttempts {
+		t.Errorf("Handover that never starts: %v after %d starts, want %v after %d", err, calls, held, handoverAttempts)
+	}
 }
